@@ -1,0 +1,134 @@
+"""Command-line plumbing shared by every launcher: flags with environment defaults,
+logging, and the exit-code convention (0 ok, 1 failure, 2 usage or unreachable)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from types import FrameType
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+DEFAULT_NS_HOST = "127.0.0.1"
+DEFAULT_NS_PORT = 9090
+DEFAULT_STATE_DIR = "./validation"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of exiting, so ``main()`` owns the exit code."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+class UsageError(Exception):
+    """A flag or environment value is wrong; the launcher exits 2 with this message."""
+
+
+def _env_port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a port number, got {raw!r}") from None
+    return port
+
+
+def port_number(text: str) -> int:
+    """argparse type for a TCP port (0 = any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range 0..65535: {port}")
+    return port
+
+
+def add_nameserver_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    """--ns-host / --ns-port, defaulting to CPM_NS_HOST / CPM_NS_PORT."""
+    parser.add_argument(
+        "--ns-host",
+        default=env.get("CPM_NS_HOST") or DEFAULT_NS_HOST,
+        help="name server host [CPM_NS_HOST, default %(default)s]",
+    )
+    parser.add_argument(
+        "--ns-port",
+        type=port_number,
+        default=_env_port(env, "CPM_NS_PORT", DEFAULT_NS_PORT),
+        help="name server port [CPM_NS_PORT, default %(default)s]",
+    )
+
+
+def add_state_dir_flag(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    """--state-dir, defaulting to CPM_STATE_DIR."""
+    parser.add_argument(
+        "--state-dir",
+        default=env.get("CPM_STATE_DIR") or DEFAULT_STATE_DIR,
+        help="directory of the state files [CPM_STATE_DIR, default %(default)s]",
+    )
+
+
+def add_server_flags(parser: argparse.ArgumentParser) -> None:
+    """--host / --port / --fsync / --log-level for a service."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind [%(default)s]")
+    parser.add_argument(
+        "--port", type=port_number, default=0, help="port to bind, 0 = any free port [0]"
+    )
+    parser.add_argument(
+        "--fsync",
+        action="store_true",
+        help="also flush every change to the device (survives power loss, slower)",
+    )
+    add_log_level_flag(parser)
+
+
+def add_log_level_flag(parser: argparse.ArgumentParser) -> None:
+    """--log-level."""
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level [%(default)s]",
+    )
+
+
+def setup_logging(level: str) -> None:
+    """One line per record on stderr, with the time and the component."""
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Pyro5 logs every handshake failure with a traceback at DEBUG only; keep it quiet.
+    logging.getLogger("Pyro5").setLevel(logging.WARNING)
+
+
+def fail(message: str, code: int) -> int:
+    """Print a one-line reason on stderr and return the exit code."""
+    print(message.splitlines()[0] if message else "error", file=sys.stderr)
+    return code
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` so the launcher can shut down cleanly and exit 0."""
+
+    def _handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+
+
+def environ() -> Mapping[str, str]:
+    """The process environment; only launchers call this."""
+    return os.environ
