@@ -5,6 +5,7 @@ Pyro5's own errors into it, so callers never import Pyro5 to catch an error::
 
     CpmError
     ├── ServiceUnavailableError   (also ConnectionError) name server or service unreachable
+    │   └── ServiceNotRegisteredError                    the name server has no such name
     ├── AuthenticationError       (also PermissionError) wrong or missing auth token, impostor
     ├── InvalidInputError         (also ValueError)      a bad argument; nothing was changed
     │   └── InvalidTypeError      (also TypeError)       an argument of the wrong type
@@ -22,6 +23,10 @@ class CpmError(Exception):
 
 class ServiceUnavailableError(CpmError, ConnectionError):
     """The name server or a service did not answer."""
+
+
+class ServiceNotRegisteredError(ServiceUnavailableError):
+    """The name server answers but has no service under the name."""
 
 
 class AuthenticationError(CpmError, PermissionError):

@@ -71,8 +71,12 @@ class MinerEntry:
         prev_time = raw.get("previous_bucket_start_time")
         return cls(
             bucket=check_bucket(raw.get("bucket"), f"{where}.bucket"),
-            bucket_start_time=check_time(raw.get("bucket_start_time"), f"{where}.bucket_start_time"),
-            previous_bucket=None if prev is None else check_bucket(prev, f"{where}.previous_bucket"),
+            bucket_start_time=check_time(
+                raw.get("bucket_start_time"), f"{where}.bucket_start_time"
+            ),
+            previous_bucket=None
+            if prev is None
+            else check_bucket(prev, f"{where}.previous_bucket"),
             previous_bucket_start_time=(
                 None
                 if prev_time is None
@@ -153,7 +157,9 @@ def check_reason(value: Any, name: str = "reason") -> ReasonTuple:
 def check_reasons(value: Any, name: str = "reasons") -> dict[str, ReasonTuple]:
     """A {hotkey: (reason, dd)} dict."""
     if not isinstance(value, dict):
-        raise InvalidTypeError(f"{name} must be a dict of hotkey: (reason, dd), got {type(value).__name__}")
+        raise InvalidTypeError(
+            f"{name} must be a dict of hotkey: (reason, dd), got {type(value).__name__}"
+        )
     return {
         check_hotkey(k, f"{name} key"): check_reason(v, f"{name}[{k!r:.40}]")
         for k, v in value.items()

@@ -1,0 +1,30 @@
+"""Clients of the challenge-period and elimination services."""
+
+from clients.challengeperiod_manager import ChallengePeriodManager
+from services.errors import (
+    AuthenticationError,
+    CorruptStateError,
+    CpmError,
+    InvalidInputError,
+    InvalidTypeError,
+    RemoteError,
+    ServiceNotRegisteredError,
+    ServiceUnavailableError,
+    StateWriteError,
+)
+from services.models import EliminationReason, MinerBucket
+
+__all__ = [
+    "AuthenticationError",
+    "ChallengePeriodManager",
+    "CorruptStateError",
+    "CpmError",
+    "EliminationReason",
+    "InvalidInputError",
+    "InvalidTypeError",
+    "MinerBucket",
+    "RemoteError",
+    "ServiceNotRegisteredError",
+    "ServiceUnavailableError",
+    "StateWriteError",
+]

@@ -1,0 +1,231 @@
+"""ChallengePeriodManager: the client a validator imports; one RPC per method."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from clients.base import ServiceClient
+from services.models import (
+    MinerBucket,
+    MinerEntry,
+    ReasonTuple,
+    check_bucket,
+    check_hotkey,
+    check_hotkeys,
+    check_reasons,
+    check_time,
+)
+from services.refresh_inputs import parse_refresh_inputs, refresh_inputs_to_wire
+from services.wire import dumps
+
+if TYPE_CHECKING:
+    from clients.elimination_manager import EliminationManager
+
+SERVICE_NAME = "ChallengePeriodManagerServer"
+
+
+def _reasons(raw: dict[str, list[Any]]) -> dict[str, ReasonTuple]:
+    return {hotkey: (r[0], r[1]) for hotkey, r in raw.items()}
+
+
+def _entry(raw: dict[str, Any]) -> dict[str, Any]:
+    prev = raw["previous_bucket"]
+    return {
+        "bucket": MinerBucket(raw["bucket"]),
+        "bucket_start_time": raw["bucket_start_time"],
+        "previous_bucket": None if prev is None else MinerBucket(prev),
+        "previous_bucket_start_time": raw["previous_bucket_start_time"],
+    }
+
+
+class ChallengePeriodManager(ServiceClient):
+    """Client of ChallengePeriodManagerServer (or, in direct mode, an in-process server)."""
+
+    service_name = SERVICE_NAME
+    server_module = "services.challengeperiod_manager_server"
+    read_only_methods = frozenset(
+        {
+            "health_check_rpc",
+            "get_all_elimination_reasons_rpc",
+            "has_elimination_reasons_rpc",
+            "has_miner_rpc",
+            "get_miner_bucket_rpc",
+            "get_miner_start_time_rpc",
+            "get_hotkeys_by_bucket_rpc",
+            "get_all_miner_hotkeys_rpc",
+            "get_testing_miners_rpc",
+            "get_success_miners_rpc",
+            "get_probation_miners_rpc",
+            "get_plagiarism_miners_rpc",
+            "get_snapshot_rpc",
+        }
+    )
+
+    def __init__(
+        self,
+        *,
+        running_unit_tests: bool = False,
+        ns_host: str | None = None,
+        ns_port: int | None = None,
+        spawn_server: bool = False,
+        state_dir: str | Path | None = None,
+        timeout_s: float = 10.0,
+        auth_token: str | None = None,
+        elimination_manager: EliminationManager | None = None,
+    ) -> None:
+        def make_server(path: Path) -> Any:
+            from services.challengeperiod_manager_server import ChallengePeriodManagerServer
+
+            source = (
+                None if elimination_manager is None else elimination_manager.get_eliminated_hotkeys
+            )
+            return ChallengePeriodManagerServer(path, eliminated_source=source)
+
+        super().__init__(
+            running_unit_tests=running_unit_tests,
+            ns_host=ns_host,
+            ns_port=ns_port,
+            spawn_server=spawn_server,
+            state_dir=state_dir,
+            timeout_s=timeout_s,
+            auth_token=auth_token,
+            make_server=make_server,
+        )
+
+    def __enter__(self) -> ChallengePeriodManager:
+        return self
+
+    # -- health ---------------------------------------------------------------------------
+
+    def health_check(self) -> dict[str, Any]:
+        """Status and counts of the service."""
+        result: dict[str, Any] = self._call("health_check_rpc")
+        return result
+
+    # -- elimination reasons --------------------------------------------------------------
+
+    def get_all_elimination_reasons(self) -> dict[str, ReasonTuple]:
+        """{hotkey: (reason, dd)} of every pending reason."""
+        return _reasons(json.loads(self._call("get_all_elimination_reasons_rpc")))
+
+    def has_elimination_reasons(self) -> bool:
+        """True when any reason is pending."""
+        return bool(self._call("has_elimination_reasons_rpc"))
+
+    def clear_elimination_reasons(self) -> None:
+        """Drop every pending reason."""
+        self._call("clear_elimination_reasons_rpc")
+
+    def update_elimination_reasons(self, reasons: dict[str, ReasonTuple]) -> int:
+        """Merge ``reasons`` into the pending ones; returns how many are pending."""
+        checked = check_reasons(reasons, "reasons")
+        return int(self._call("update_elimination_reasons_rpc", dumps(checked)))
+
+    def pop_elimination_reasons(self, hotkeys: list[str] | None = None) -> dict[str, ReasonTuple]:
+        """Remove and return all pending reasons, or only those of ``hotkeys``, atomically."""
+        arg = None if hotkeys is None else dumps(check_hotkeys(hotkeys, "hotkeys"))
+        return _reasons(json.loads(self._call("pop_elimination_reasons_rpc", arg)))
+
+    # -- miners ---------------------------------------------------------------------------
+
+    def has_miner(self, hotkey: str) -> bool:
+        """True when the hotkey is in any bucket."""
+        return bool(self._call("has_miner_rpc", check_hotkey(hotkey)))
+
+    def get_miner_bucket(self, hotkey: str) -> MinerBucket | None:
+        """The miner's bucket, or None."""
+        bucket = self._call("get_miner_bucket_rpc", check_hotkey(hotkey))
+        return None if bucket is None else MinerBucket(bucket)
+
+    def get_miner_start_time(self, hotkey: str) -> int | None:
+        """When the miner entered its bucket (ms), or None."""
+        start: int | None = self._call("get_miner_start_time_rpc", check_hotkey(hotkey))
+        return start
+
+    def get_hotkeys_by_bucket(self, bucket: MinerBucket | str) -> list[str]:
+        """Hotkeys in ``bucket``."""
+        name = check_bucket(bucket, "bucket").value
+        result: list[str] = json.loads(self._call("get_hotkeys_by_bucket_rpc", name))
+        return result
+
+    def get_all_miner_hotkeys(self) -> list[str]:
+        """Hotkeys in any bucket."""
+        result: list[str] = json.loads(self._call("get_all_miner_hotkeys_rpc"))
+        return result
+
+    def set_miner_bucket(
+        self,
+        hotkey: str,
+        bucket: MinerBucket | str,
+        start_time: int,
+        prev_bucket: MinerBucket | str | None = None,
+        prev_time: int | None = None,
+    ) -> bool:
+        """Place or replace a miner's whole entry; True when the hotkey was new."""
+        entry = MinerEntry(
+            check_bucket(bucket, "bucket"),
+            check_time(start_time, "start_time"),
+            None if prev_bucket is None else check_bucket(prev_bucket, "prev_bucket"),
+            None if prev_time is None else check_time(prev_time, "prev_time"),
+        )
+        return bool(
+            self._call(
+                "set_miner_bucket_rpc",
+                check_hotkey(hotkey),
+                entry.bucket.value,
+                entry.bucket_start_time,
+                None if entry.previous_bucket is None else entry.previous_bucket.value,
+                entry.previous_bucket_start_time,
+            )
+        )
+
+    def remove_miner(self, hotkey: str) -> bool:
+        """Remove a miner; True when it existed."""
+        return bool(self._call("remove_miner_rpc", check_hotkey(hotkey)))
+
+    def _bucket_times(self, method: str) -> dict[str, int]:
+        result: dict[str, int] = json.loads(self._call(method))
+        return result
+
+    def get_testing_miners(self) -> dict[str, int]:
+        """{hotkey: bucket_start_time} of CHALLENGE."""
+        return self._bucket_times("get_testing_miners_rpc")
+
+    def get_success_miners(self) -> dict[str, int]:
+        """{hotkey: bucket_start_time} of MAINCOMP."""
+        return self._bucket_times("get_success_miners_rpc")
+
+    def get_probation_miners(self) -> dict[str, int]:
+        """{hotkey: bucket_start_time} of PROBATION."""
+        return self._bucket_times("get_probation_miners_rpc")
+
+    def get_plagiarism_miners(self) -> dict[str, int]:
+        """{hotkey: bucket_start_time} of PLAGIARISM."""
+        return self._bucket_times("get_plagiarism_miners_rpc")
+
+    def get_snapshot(self) -> dict[str, Any]:
+        """Version, time, miners and pending reasons, one consistent view."""
+        raw = self._call("get_snapshot_rpc")
+        body = json.loads(raw["body"])
+        return {
+            "version": body["version"],
+            "timestamp_ms": raw["timestamp_ms"],
+            "miners": {hk: _entry(e) for hk, e in body["miners"].items()},
+            "elimination_reasons": _reasons(body["elimination_reasons"]),
+        }
+
+    # -- refresh --------------------------------------------------------------------------
+
+    def submit_refresh_inputs(self, inputs: dict[str, Any]) -> int:
+        """Hand the service the inputs of the next refreshes; returns their sequence number."""
+        parsed = parse_refresh_inputs(inputs)
+        return int(self._call("submit_refresh_inputs_rpc", dumps(refresh_inputs_to_wire(parsed))))
+
+    def refresh_now(self, current_time_ms: int | None = None) -> dict[str, Any]:
+        """Run one refresh now; returns promoted, demoted, eliminated, added, pruned."""
+        arg = None if current_time_ms is None else check_time(current_time_ms, "current_time_ms")
+        summary: dict[str, Any] = self._call("refresh_now_rpc", arg)
+        summary["eliminated"] = _reasons(summary["eliminated"])
+        return summary

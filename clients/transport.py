@@ -1,0 +1,204 @@
+"""How a client reaches a service: in-process (direct mode) or over Pyro5, found by name.
+
+``RemoteTransport`` keeps one Pyro5 proxy per thread (a proxy belongs to the thread that
+made it) and translates Pyro5's errors into the project's exception tree. Retry policy:
+when a connection cannot be made, the name is looked up again and the call is tried once
+more, because nothing was sent. When a connection breaks during a call, only read-only
+calls are repeated: a mutating call might already have been applied, and repeating
+``pop_elimination_reasons`` or ``set_miner_bucket`` blindly could lose or misreport data, so
+the caller gets a ``ServiceUnavailableError`` saying the outcome is unknown.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import Pyro5.errors
+from Pyro5.api import Proxy
+
+from nameserver import NameServerAddress, connect_nameserver
+from services.errors import (
+    AuthenticationError,
+    CpmError,
+    InvalidInputError,
+    InvalidTypeError,
+    RemoteError,
+    ServiceNotRegisteredError,
+    ServiceUnavailableError,
+    StateWriteError,
+)
+
+
+class Transport(Protocol):
+    """Calls ``method(*args)`` on a service."""
+
+    def call(self, method: str, *args: Any) -> Any:
+        """One call; raises the project's errors."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+def translate_error(exc: BaseException) -> BaseException:
+    """The project's exception for an error a service call raised (remote or local)."""
+    if isinstance(exc, CpmError):
+        return exc
+    message = str(exc)
+    if isinstance(exc, Pyro5.errors.SecurityError | PermissionError):
+        return AuthenticationError(message)
+    if isinstance(exc, Pyro5.errors.CommunicationError):
+        return ServiceUnavailableError(message)
+    if isinstance(exc, TypeError):
+        return InvalidTypeError(message)
+    if isinstance(exc, ValueError):
+        return InvalidInputError(message)
+    if isinstance(exc, OSError):
+        return StateWriteError(message)
+    return RemoteError(f"{type(exc).__name__}: {message}")
+
+
+class DirectTransport:
+    """Calls the server object in this process: no network, no threads."""
+
+    def __init__(self, server: Any, on_close: Callable[[], None]) -> None:
+        self.server = server
+        self._on_close = on_close
+
+    def call(self, method: str, *args: Any) -> Any:
+        """Call ``method`` on the server object."""
+        try:
+            return getattr(self.server, method)(*args)
+        except Exception as exc:
+            raise translate_error(exc) from exc
+
+    def close(self) -> None:
+        """Close the server object (folds its journal into the files)."""
+        self._on_close()
+
+
+class RemoteTransport:
+    """Calls a named service through Pyro5, one proxy per thread."""
+
+    def __init__(
+        self,
+        service_name: str,
+        ns: NameServerAddress,
+        *,
+        timeout_s: float,
+        read_only: frozenset[str],
+        configure_proxy: Callable[[Proxy], None] | None = None,
+    ) -> None:
+        self.service_name = service_name
+        self.ns = ns
+        self.timeout_s = timeout_s
+        self.read_only = read_only
+        self._configure_proxy = configure_proxy
+        self._uri: str | None = None
+        self._uri_lock = threading.Lock()
+        self._local = threading.local()
+        self._proxies: list[Proxy] = []
+        self._closed = False
+
+    def resolve(self) -> str:
+        """Look the service up by name; raises ServiceUnavailableError naming what was tried."""
+        ns = connect_nameserver(self.ns, timeout_s=self.timeout_s)
+        try:
+            uri = str(ns.lookup(self.service_name))
+        except Pyro5.errors.NamingError:
+            raise ServiceNotRegisteredError(
+                f"no service named {self.service_name} in the name server at "
+                f"{self.ns.host}:{self.ns.port}"
+            ) from None
+        except Pyro5.errors.CommunicationError as exc:
+            raise ServiceUnavailableError(
+                f"name server at {self.ns.host}:{self.ns.port} failed during lookup: {exc}"
+            ) from exc
+        finally:
+            ns._pyroRelease()
+        with self._uri_lock:
+            self._uri = uri
+        return uri
+
+    def _connect(self, fresh_lookup: bool) -> Proxy:
+        uri = self._uri
+        if uri is None or fresh_lookup:
+            uri = self.resolve()
+        proxy = Proxy(uri)
+        proxy._pyroTimeout = self.timeout_s
+        if self._configure_proxy is not None:
+            self._configure_proxy(proxy)
+        try:
+            proxy._pyroBind()
+        except Pyro5.errors.CommunicationError as exc:
+            proxy._pyroRelease()
+            if isinstance(exc.__cause__, PermissionError) or "auth" in str(exc).lower():
+                raise AuthenticationError(str(exc)) from None
+            raise ServiceUnavailableError(
+                f"{self.service_name} at {uri} (found in name server "
+                f"{self.ns.host}:{self.ns.port}) does not answer: {exc}"
+            ) from None
+        conn = proxy._pyroConnection
+        if conn is not None:
+            # Pyro5 sets TCP_NODELAY from its global config; a client library must not
+            # change that, so it sets the option on its own sockets.
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._uri_lock:
+            self._proxies.append(proxy)
+        self._local.proxy = proxy
+        return proxy
+
+    def _proxy(self) -> Proxy:
+        if self._closed:
+            raise ServiceUnavailableError(f"client of {self.service_name} is closed")
+        proxy: Proxy | None = getattr(self._local, "proxy", None)
+        if proxy is not None:
+            return proxy
+        if self._uri is None:
+            return self._connect(fresh_lookup=True)
+        try:
+            return self._connect(fresh_lookup=False)
+        except ServiceUnavailableError:
+            # The service may have restarted on another port: look the name up again.
+            return self._connect(fresh_lookup=True)
+
+    def _drop(self, proxy: Proxy) -> None:
+        self._local.proxy = None
+        with self._uri_lock:
+            if proxy in self._proxies:
+                self._proxies.remove(proxy)
+        proxy._pyroRelease()
+
+    def call(self, method: str, *args: Any) -> Any:
+        """One call; a broken connection is retried only for read-only methods."""
+        proxy = self._proxy()
+        try:
+            return getattr(proxy, method)(*args)
+        except Pyro5.errors.CommunicationError as exc:
+            self._drop(proxy)
+            if method not in self.read_only:
+                raise ServiceUnavailableError(
+                    f"connection to {self.service_name} broke during {method}; "
+                    f"it may or may not have been applied: {exc}"
+                ) from exc
+        except Exception as exc:
+            raise translate_error(exc) from exc
+        proxy = self._connect(fresh_lookup=True)
+        try:
+            return getattr(proxy, method)(*args)
+        except Pyro5.errors.CommunicationError as exc:
+            self._drop(proxy)
+            raise ServiceUnavailableError(f"{self.service_name} does not answer: {exc}") from exc
+        except Exception as exc:
+            raise translate_error(exc) from exc
+
+    def close(self) -> None:
+        """Release every proxy this transport made, in any thread."""
+        self._closed = True
+        with self._uri_lock:
+            proxies, self._proxies = self._proxies, []
+        for proxy in proxies:
+            proxy._pyroClaimOwnership()
+            proxy._pyroRelease()

@@ -1,0 +1,351 @@
+"""ChallengePeriodManagerServer: the challenge-period state behind a Pyro5 API, and ``cpm-server``.
+
+The exposed class is a thin shell: it checks every argument (another client may not be
+ours), calls ``ChallengePeriodState`` and ``challengeperiod_rules``, and encodes results for
+the wire. The refresh loop runs beside the RPC threads; the state's lock keeps every call
+and every refresh whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from Pyro5.api import behavior, expose
+
+from services import challengeperiod_rules, wire
+from services.challengeperiod_files import open_store
+from services.challengeperiod_state import ChallengePeriodState
+from services.cli import UsageError
+from services.config import RulesConfig
+from services.errors import ServiceUnavailableError
+from services.hosting import ServiceInfo
+from services.launch import ServerSettings, ServiceSpec, run_service
+from services.models import (
+    MinerBucket,
+    MinerEntry,
+    check_bucket,
+    check_hotkey,
+    check_hotkeys,
+    check_reasons,
+    check_time,
+)
+from services.refresh_inputs import EMPTY_INPUTS, RefreshInputs, parse_refresh_inputs
+
+log = logging.getLogger("cpm.challengeperiod")
+
+SERVICE_NAME = "ChallengePeriodManagerServer"
+DEFAULT_RULES = RulesConfig()
+
+EliminatedSource = Callable[[], "set[str] | frozenset[str]"]
+
+
+def now_ms() -> int:
+    """Wall-clock time in integer milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+@behavior(instance_mode="single")
+class ChallengePeriodManagerServer:
+    """The challenge-period service object; each ``*_rpc`` method is one client call."""
+
+    def __init__(
+        self,
+        state_dir: str | Path,
+        *,
+        rules: RulesConfig = DEFAULT_RULES,
+        fsync: bool = False,
+        eliminated_source: EliminatedSource | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.rules = rules
+        self._state = ChallengePeriodState(open_store(Path(state_dir), fsync=fsync))
+        self._eliminated_source = eliminated_source
+        self._known_eliminated: frozenset[str] = frozenset()
+        self._source_down_logged = False
+        self._clock = clock
+        self._inputs: RefreshInputs | None = None
+        self._inputs_seq = 0
+        self._last_refresh_ms: int | None = None
+        self._refresh_lock = threading.Lock()
+        self._loop_stop = threading.Event()
+        self._loop: threading.Thread | None = None
+
+    @expose
+    def health_check_rpc(self) -> dict[str, Any]:
+        """Liveness and counts."""
+        counts = self._state.counts()
+        return {
+            "status": "ok",
+            "service": SERVICE_NAME,
+            "timestamp_ms": self._clock(),
+            "last_refresh_ms": self._last_refresh_ms,
+            "inputs_seq": self._inputs_seq,
+            **counts,
+        }
+
+    # -- lifecycle, not exposed ---------------------------------------------------------
+
+    def start_refresh_loop(self, interval_ms: int) -> None:
+        """Refresh every ``interval_ms`` with the latest submitted inputs, in a thread."""
+        self._loop = threading.Thread(
+            target=self._refresh_loop, args=(interval_ms,), name="refresh-loop", daemon=True
+        )
+        self._loop.start()
+
+    def _refresh_loop(self, interval_ms: int) -> None:
+        waiting_logged = False
+        while not self._loop_stop.wait(interval_ms / 1000):
+            if self._inputs is None:
+                if not waiting_logged:
+                    log.info("no refresh inputs submitted yet; the refresh loop waits for them")
+                    waiting_logged = True
+                continue
+            try:
+                summary = self._refresh(self._clock())
+            except Exception:
+                log.exception("refresh failed; the next one runs in %d ms", interval_ms)
+                continue
+            if summary["promoted"] or summary["demoted"] or summary["eliminated"]:
+                log.info(
+                    "refresh: %d promoted, %d demoted, %d eliminated, %d added, %d pruned",
+                    len(summary["promoted"]),
+                    len(summary["demoted"]),
+                    len(summary["eliminated"]),
+                    len(summary["added"]),
+                    len(summary["pruned"]),
+                )
+
+    def start_background(self) -> None:
+        """Start the refresh loop at the configured interval."""
+        self.start_refresh_loop(self.rules.refresh_interval_ms)
+
+    def close(self) -> None:
+        """Stop the refresh loop and fold the journal into the state files."""
+        self._loop_stop.set()
+        if self._loop is not None:
+            self._loop.join(timeout=10)
+        self._state.close()
+
+    # -- elimination reasons ------------------------------------------------------------
+
+    @expose
+    @wire.rpc
+    def get_all_elimination_reasons_rpc(self) -> str:
+        """{hotkey: [reason, dd]} as JSON."""
+        with self._state.lock:
+            return wire.dumps(self._state.reasons)
+
+    @expose
+    def has_elimination_reasons_rpc(self) -> bool:
+        """True when any reason is pending."""
+        return bool(self._state.reasons)
+
+    @expose
+    @wire.rpc
+    def clear_elimination_reasons_rpc(self) -> None:
+        """Drop every pending reason."""
+        self._state.clear_reasons()
+
+    @expose
+    @wire.rpc
+    def update_elimination_reasons_rpc(self, reasons: Any) -> int:
+        """Merge reasons in (dict.update); returns the number pending."""
+        checked = check_reasons(wire.loads_arg(reasons, "reasons"))
+        return self._state.update_reasons(checked)
+
+    @expose
+    @wire.rpc
+    def pop_elimination_reasons_rpc(self, hotkeys: Any = None) -> str:
+        """Remove and return all pending reasons, or those of ``hotkeys``, as JSON."""
+        wanted = None if hotkeys is None else check_hotkeys(wire.loads_arg(hotkeys, "hotkeys"))
+        return wire.dumps(self._state.pop_reasons(wanted))
+
+    # -- miners -------------------------------------------------------------------------
+
+    @expose
+    @wire.rpc
+    def has_miner_rpc(self, hotkey: Any) -> bool:
+        """True when the hotkey is in any bucket."""
+        return check_hotkey(hotkey) in self._state.miners
+
+    @expose
+    @wire.rpc
+    def get_miner_bucket_rpc(self, hotkey: Any) -> str | None:
+        """The miner's bucket name, or None."""
+        entry = self._state.miners.get(check_hotkey(hotkey))
+        return None if entry is None else entry.bucket.value
+
+    @expose
+    @wire.rpc
+    def get_miner_start_time_rpc(self, hotkey: Any) -> int | None:
+        """The miner's bucket start time, or None."""
+        entry = self._state.miners.get(check_hotkey(hotkey))
+        return None if entry is None else entry.bucket_start_time
+
+    @expose
+    @wire.rpc
+    def get_hotkeys_by_bucket_rpc(self, bucket: Any) -> str:
+        """Hotkeys of one bucket, as a JSON list."""
+        return wire.dumps(list(self._state.hotkeys_in(check_bucket(bucket))))
+
+    @expose
+    @wire.rpc
+    def get_all_miner_hotkeys_rpc(self) -> str:
+        """Every hotkey in any bucket, as a JSON list."""
+        with self._state.lock:
+            return wire.dumps(list(self._state.miners))
+
+    @expose
+    @wire.rpc
+    def set_miner_bucket_rpc(
+        self,
+        hotkey: Any,
+        bucket: Any,
+        start_time: Any,
+        prev_bucket: Any = None,
+        prev_time: Any = None,
+    ) -> bool:
+        """Place or replace a miner; True when it was new."""
+        entry = MinerEntry(
+            check_bucket(bucket, "bucket"),
+            check_time(start_time, "start_time"),
+            None if prev_bucket is None else check_bucket(prev_bucket, "prev_bucket"),
+            None if prev_time is None else check_time(prev_time, "prev_time"),
+        )
+        return self._state.set_miner(check_hotkey(hotkey), entry)
+
+    @expose
+    @wire.rpc
+    def remove_miner_rpc(self, hotkey: Any) -> bool:
+        """Remove a miner; True when it existed."""
+        return self._state.remove_miner(check_hotkey(hotkey))
+
+    @expose
+    def get_testing_miners_rpc(self) -> str:
+        """{hotkey: start} of CHALLENGE, as JSON."""
+        return wire.dumps(self._state.hotkeys_in(MinerBucket.CHALLENGE))
+
+    @expose
+    def get_success_miners_rpc(self) -> str:
+        """{hotkey: start} of MAINCOMP, as JSON."""
+        return wire.dumps(self._state.hotkeys_in(MinerBucket.MAINCOMP))
+
+    @expose
+    def get_probation_miners_rpc(self) -> str:
+        """{hotkey: start} of PROBATION, as JSON."""
+        return wire.dumps(self._state.hotkeys_in(MinerBucket.PROBATION))
+
+    @expose
+    def get_plagiarism_miners_rpc(self) -> str:
+        """{hotkey: start} of PLAGIARISM, as JSON."""
+        return wire.dumps(self._state.hotkeys_in(MinerBucket.PLAGIARISM))
+
+    @expose
+    def get_snapshot_rpc(self) -> dict[str, Any]:
+        """One consistent view: ``body`` is the JSON of version, miners and reasons."""
+        return {"timestamp_ms": self._clock(), "body": self._state.snapshot_json()}
+
+    # -- refresh ------------------------------------------------------------------------
+
+    @expose
+    @wire.rpc
+    def submit_refresh_inputs_rpc(self, inputs: Any) -> int:
+        """Keep ``inputs`` for the next refreshes; returns their sequence number."""
+        parsed = parse_refresh_inputs(wire.loads_arg(inputs, "inputs"))
+        with self._refresh_lock:
+            self._inputs = parsed
+            self._inputs_seq += 1
+            return self._inputs_seq
+
+    @expose
+    @wire.rpc
+    def refresh_now_rpc(self, current_time_ms: Any = None) -> dict[str, Any]:
+        """Run one refresh now (at ``current_time_ms`` if given); returns its summary."""
+        now = (
+            self._clock()
+            if current_time_ms is None
+            else check_time(current_time_ms, "current_time_ms")
+        )
+        return self._refresh(now)
+
+    def _eliminated_hotkeys(self) -> frozenset[str]:
+        if self._eliminated_source is None:
+            return self._known_eliminated
+        try:
+            self._known_eliminated = frozenset(self._eliminated_source())
+        except ServiceUnavailableError as exc:
+            if not self._source_down_logged:
+                log.warning(
+                    "elimination service unavailable (%s); refreshing with the %d eliminated "
+                    "hotkeys known last",
+                    exc,
+                    len(self._known_eliminated),
+                )
+                self._source_down_logged = True
+            return self._known_eliminated
+        if self._source_down_logged:
+            log.info("elimination service answers again")
+            self._source_down_logged = False
+        return self._known_eliminated
+
+    def _refresh(self, now: int) -> dict[str, Any]:
+        eliminated = self._eliminated_hotkeys()
+        with self._refresh_lock, self._state.lock:
+            outcome = challengeperiod_rules.refresh(
+                self._state.miners,
+                self._state.reasons,
+                eliminated,
+                self._inputs or EMPTY_INPUTS,
+                now,
+                self.rules,
+            )
+            self._state.apply_refresh(outcome)
+            self._last_refresh_ms = now
+        return {
+            "promoted": outcome.promoted,
+            "demoted": outcome.demoted,
+            "eliminated": {hk: list(r) for hk, r in outcome.new_reasons.items()},
+            "added": outcome.added,
+            "pruned": outcome.pruned,
+        }
+
+
+def _add_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--refresh-interval-ms",
+        type=int,
+        default=RulesConfig().refresh_interval_ms,
+        help="how often the service refreshes by itself [%(default)s]",
+    )
+
+
+def _build(args: argparse.Namespace, settings: ServerSettings) -> ChallengePeriodManagerServer:
+    if args.refresh_interval_ms <= 0:
+        raise UsageError("--refresh-interval-ms must be a positive number of milliseconds")
+    rules = RulesConfig(refresh_interval_ms=args.refresh_interval_ms)
+    return ChallengePeriodManagerServer(settings.state_dir, rules=rules, fsync=settings.fsync)
+
+
+SPEC = ServiceSpec(
+    prog="cpm-server",
+    description="The challenge-period service: buckets, refresh loop, pending eliminations.",
+    info=ServiceInfo(SERVICE_NAME, frozenset({"cpm", "challengeperiod", "cpm.api.v1"})),
+    add_flags=_add_flags,
+    build=_build,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``cpm-server``: run the challenge-period service until SIGTERM / Ctrl-C."""
+    return run_service(SPEC, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

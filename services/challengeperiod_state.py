@@ -1,0 +1,144 @@
+"""The challenge-period state: miners and pending elimination reasons in local dicts,
+guarded by one lock, every change journalled before it is applied in memory."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from services.challengeperiod_rules import RefreshOutcome
+from services.durable_store import DurableStore, Op
+from services.models import MinerBucket, MinerEntry, ReasonTuple
+
+
+class ChallengePeriodState:
+    """Miners by hotkey and pending reasons; thread-safe, durable, versioned.
+
+    Single-key reads go without the lock (a dict lookup is atomic under the GIL); anything
+    that iterates or changes state holds it, so no reader ever sees half of a change.
+    """
+
+    def __init__(self, store: DurableStore) -> None:
+        self._store = store
+        self.lock = threading.RLock()
+        tables, self.version = store.load()
+        self.miners: dict[str, MinerEntry] = tables["miners"]
+        self.reasons: dict[str, ReasonTuple] = tables["reasons"]
+        self._snapshot_cache: tuple[int, str] | None = None
+
+    def close(self) -> None:
+        """Fold the journal into the files and release them."""
+        with self.lock:
+            self._store.compact({"miners": self.miners, "reasons": self.reasons}, self.version)
+            self._store.close()
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def hotkeys_in(self, bucket: MinerBucket) -> dict[str, int]:
+        """{hotkey: bucket_start_time} of one bucket."""
+        with self.lock:
+            return {hk: e.bucket_start_time for hk, e in self.miners.items() if e.bucket is bucket}
+
+    def snapshot_json(self) -> str:
+        """Miners, reasons and version as one JSON document, cached per version."""
+        with self.lock:
+            cached = self._snapshot_cache
+            if cached is not None and cached[0] == self.version:
+                return cached[1]
+            body = json.dumps(
+                {
+                    "version": self.version,
+                    "miners": {hk: e.to_wire() for hk, e in self.miners.items()},
+                    "elimination_reasons": {hk: list(r) for hk, r in self.reasons.items()},
+                },
+                separators=(",", ":"),
+            )
+            self._snapshot_cache = (self.version, body)
+            return body
+
+    # -- changes -------------------------------------------------------------------------
+
+    def _commit(self, ops: list[Op]) -> None:
+        """Journal ``ops`` as the next version, then apply them; caller holds the lock."""
+        if not ops:
+            return
+        self._store.commit(self.version + 1, ops)
+        self.version += 1
+        for op in ops:
+            table = self.miners if op[1] == "miners" else self.reasons
+            if op[0] == "set":
+                table[op[2]] = op[3]
+            else:
+                table.pop(op[2], None)
+        if self._store.due_for_compaction():
+            self._store.compact({"miners": self.miners, "reasons": self.reasons}, self.version)
+
+    def set_miner(self, hotkey: str, entry: MinerEntry) -> bool:
+        """Place or replace one miner; True when it was new."""
+        with self.lock:
+            is_new = hotkey not in self.miners
+            if self.miners.get(hotkey) != entry:
+                self._commit([("set", "miners", hotkey, entry)])
+            return is_new
+
+    def remove_miner(self, hotkey: str) -> bool:
+        """Remove one miner; True when it existed."""
+        with self.lock:
+            if hotkey not in self.miners:
+                return False
+            self._commit([("del", "miners", hotkey)])
+            return True
+
+    def update_reasons(self, reasons: Mapping[str, ReasonTuple]) -> int:
+        """dict.update the pending reasons; returns how many are pending."""
+        with self.lock:
+            self._commit(
+                [
+                    ("set", "reasons", hk, r)
+                    for hk, r in reasons.items()
+                    if self.reasons.get(hk) != r
+                ]
+            )
+            return len(self.reasons)
+
+    def clear_reasons(self) -> None:
+        """Drop every pending reason."""
+        with self.lock:
+            self._commit([("del", "reasons", hk) for hk in self.reasons])
+
+    def pop_reasons(self, hotkeys: Iterable[str] | None) -> dict[str, ReasonTuple]:
+        """Remove and return all pending reasons, or only those of ``hotkeys``."""
+        with self.lock:
+            wanted = self.reasons.keys() if hotkeys is None else set(hotkeys) & self.reasons.keys()
+            taken = {hk: self.reasons[hk] for hk in wanted}
+            self._commit([("del", "reasons", hk) for hk in taken])
+            return taken
+
+    def apply_refresh(self, outcome: RefreshOutcome) -> None:
+        """Replace the miners by a refresh's result and merge its new reasons."""
+        with self.lock:
+            ops: list[Op] = [
+                ("del", "miners", hk) for hk in self.miners if hk not in outcome.miners
+            ]
+            ops += [
+                ("set", "miners", hk, e)
+                for hk, e in outcome.miners.items()
+                if self.miners.get(hk) != e
+            ]
+            ops += [
+                ("set", "reasons", hk, r)
+                for hk, r in outcome.new_reasons.items()
+                if hk not in self.reasons
+            ]
+            self._commit(ops)
+
+    def counts(self) -> dict[str, Any]:
+        """Numbers for health checks."""
+        with self.lock:
+            return {
+                "version": self.version,
+                "active_miners_count": len(self.miners),
+                "elimination_reasons_count": len(self.reasons),
+            }

@@ -1,0 +1,248 @@
+"""Durable tables: one JSON file per table plus a small append-only journal.
+
+A change is one journal line ``{"v": version, "ops": [...]}`` appended before the change is
+applied in memory, so every acknowledged change survives a SIGKILL (and, with ``fsync``,
+power loss). The table files keep the validators' own formats; they are rewritten
+atomically (temp file, fsync, rename, fsync of the dir) when the journal is folded into
+them: at start, at a clean stop, and whenever the journal grows past a bound. A torn last
+journal line is a change that was never acknowledged and is dropped; any other bad line,
+or a table file of the wrong shape, is a ``CorruptStateError`` naming the file, and the
+file is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.errors import CorruptStateError, StateWriteError
+
+log = logging.getLogger(__name__)
+
+Tables = dict[str, dict[str, Any]]
+# An op is ("set", table, key, json_value) or ("del", table, key).
+Op = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """How one table is kept on disk: its file, and its codec to and from that file's JSON.
+
+    ``decode`` raises ValueError (or TypeError/KeyError) on a document of the wrong shape;
+    ``to_json`` / ``from_json`` convert one value for the journal.
+    """
+
+    table: str
+    filename: str
+    encode: Callable[[Mapping[str, Any]], Any]
+    decode: Callable[[Any], dict[str, Any]]
+    to_json: Callable[[Any], Any]
+    from_json: Callable[[Any], Any]
+
+
+def write_json_atomic(path: Path, document: Any) -> None:
+    """Replace ``path`` with ``document`` so that a reader sees the old or new file, never half."""
+    write_bytes_atomic(path, json.dumps(document, separators=(",", ":"), sort_keys=True).encode())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temp file in the same dir, fsync, rename, fsync the dir."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        # mkstemp creates 0600; the state files are data other tools read, not secrets.
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in ``path``, None when the file is missing."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CorruptStateError(f"cannot read state file {path}: {exc.strerror}") from exc
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptStateError(f"state file {path} is not valid JSON: {exc}") from exc
+
+
+class DurableStore:
+    """Tables persisted as files plus a journal; see the module docstring."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        name: str,
+        tables: list[TableFile],
+        *,
+        fsync: bool = False,
+        compact_after: int = 2_000,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.fsync = fsync
+        self.compact_after = compact_after
+        self._tables = {t.table: t for t in tables}
+        self.journal_path = self.state_dir / f"{name}.journal"
+        self.meta_path = self.state_dir / f"{name}.meta.json"
+        self._journal_fd: int | None = None
+        self._journal_lines = 0
+        self._journal_size = 0
+
+    def load(self) -> tuple[Tables, int]:
+        """Read the files, replay the journal, fold it in; returns (tables, version)."""
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateWriteError(
+                f"cannot create state dir {self.state_dir}: {exc.strerror}"
+            ) from exc
+        tables: Tables = {}
+        for spec in self._tables.values():
+            path = self.state_dir / spec.filename
+            raw = read_json(path)
+            try:
+                tables[spec.table] = {} if raw is None else spec.decode(raw)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise CorruptStateError(f"state file {path} has the wrong shape: {exc}") from exc
+        version = self._read_version()
+        version = self._replay(tables, version)
+        self.compact(tables, version)
+        return tables, version
+
+    def _read_version(self) -> int:
+        raw = read_json(self.meta_path)
+        if raw is None:
+            return 0
+        version = raw.get("version") if isinstance(raw, dict) else None
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise CorruptStateError(f"state file {self.meta_path} has the wrong shape: no version")
+        return version
+
+    def _replay(self, tables: Tables, version: int) -> int:
+        try:
+            raw = self.journal_path.read_bytes()
+        except FileNotFoundError:
+            return version
+        lines = raw.split(b"\n")
+        complete, torn = lines[:-1], lines[-1]
+        if torn:
+            log.warning("dropping the torn last line of %s (never acknowledged)", self.journal_path)
+        for number, line in enumerate(complete, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                entry_version = entry["v"]
+                ops = entry["ops"]
+                if entry_version > version:
+                    for op in ops:
+                        self._apply_json_op(tables, op)
+                    version = entry_version
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                raise CorruptStateError(
+                    f"journal {self.journal_path} line {number} is corrupt: {exc}"
+                ) from exc
+        return version
+
+    def _apply_json_op(self, tables: Tables, op: list[Any]) -> None:
+        kind, table, key = op[0], op[1], op[2]
+        spec = self._tables[table]
+        if kind == "set":
+            tables[table][key] = spec.from_json(op[3])
+        elif kind == "del":
+            tables[table].pop(key, None)
+        else:
+            raise ValueError(f"unknown op {kind!r}")
+
+    def commit(self, version: int, ops: list[Op]) -> None:
+        """Make ``ops`` durable as change ``version``, or raise StateWriteError leaving no trace."""
+        encoded = []
+        for op in ops:
+            if op[0] == "set":
+                encoded.append(["set", op[1], op[2], self._tables[op[1]].to_json(op[3])])
+            else:
+                encoded.append(list(op))
+        line = json.dumps({"v": version, "ops": encoded}, separators=(",", ":")).encode() + b"\n"
+        fd: int | None = None
+        try:
+            fd = self._open_journal()
+            _write_all(fd, line)
+            if self.fsync:
+                os.fdatasync(fd)
+        except OSError as exc:
+            if fd is not None:
+                # A partly written line would corrupt every line appended after it.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, self._journal_size)
+            self._close_journal()
+            raise StateWriteError(
+                f"cannot write to state dir {self.state_dir}: {exc.strerror or exc};"
+                " the change was not applied"
+            ) from exc
+        self._journal_lines += 1
+        self._journal_size += len(line)
+
+    def due_for_compaction(self) -> bool:
+        """True when the journal has grown past its bound."""
+        return self._journal_lines >= self.compact_after
+
+    def compact(self, tables: Tables, version: int) -> None:
+        """Fold the journal into the table files; keeps the journal if a file cannot be written."""
+        try:
+            for spec in self._tables.values():
+                write_json_atomic(self.state_dir / spec.filename, spec.encode(tables[spec.table]))
+            write_json_atomic(self.meta_path, {"version": version})
+            self._close_journal()
+            # The table files now hold every journalled change; an empty journal replaces it.
+            write_bytes_atomic(self.journal_path, b"")
+            self._journal_lines = 0
+            self._journal_size = 0
+        except OSError as exc:
+            log.warning("cannot fold the journal into %s: %s; keeping it", self.state_dir, exc)
+
+    def close(self) -> None:
+        """Release the journal file."""
+        self._close_journal()
+
+    def _open_journal(self) -> int:
+        if self._journal_fd is None:
+            self._journal_fd = os.open(
+                self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+            )
+            self._journal_size = os.fstat(self._journal_fd).st_size
+        return self._journal_fd
+
+    def _close_journal(self) -> None:
+        if self._journal_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._journal_fd)
+            self._journal_fd = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

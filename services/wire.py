@@ -1,0 +1,66 @@
+"""What crosses the wire: errors as built-in exceptions, large values as JSON text.
+
+Serpent decodes with ``ast.literal_eval``, whose cost grows with the number of nodes, so
+every value that grows with the number of miners or reasons travels as one JSON string
+(decoded by C code on the other side). Arguments of that kind are accepted either as a
+JSON string or as the plain structure, so any Pyro5 client can call the service.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from services.errors import (
+    AuthenticationError,
+    CpmError,
+    InvalidInputError,
+    InvalidTypeError,
+    StateWriteError,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def loads_arg(value: Any, name: str) -> Any:
+    """An argument given as JSON text or as the plain structure."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"{name} is not valid JSON: {exc}") from None
+    return value
+
+
+def to_builtin_error(exc: CpmError) -> Exception:
+    """The built-in exception that carries ``exc`` across the wire (serpent knows builtins)."""
+    message = str(exc)
+    if isinstance(exc, InvalidTypeError):
+        return TypeError(message)
+    if isinstance(exc, InvalidInputError):
+        return ValueError(message)
+    if isinstance(exc, AuthenticationError):
+        return PermissionError(message)
+    if isinstance(exc, StateWriteError):
+        return OSError(message)
+    return RuntimeError(message)
+
+
+def rpc(method: F) -> F:
+    """Turn the project's errors into built-in ones at the service boundary."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except CpmError as exc:
+            raise to_builtin_error(exc) from None
+
+    return wrapper  # type: ignore[return-value]
