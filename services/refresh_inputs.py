@@ -1,0 +1,233 @@
+"""The ``submit_refresh_inputs`` document of RULES.md ("Inputs"): typed form, parser, wire form.
+
+The parser refuses a malformed document whole: it raises ``InvalidInputError`` (or its
+subclass ``InvalidTypeError``) whose message names the first bad field by its path, e.g.
+``inputs.miners['hk1'].n_positions must be an int, got str``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sized
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypeVar
+
+from services.errors import InvalidInputError, InvalidTypeError
+from services.models import check_hotkey, check_hotkeys, check_int, check_number, check_time
+
+T = TypeVar("T")
+
+# Far above any subnet's size; a bigger document is a producer bug, and refusing it early
+# keeps one bad submission from pinning the service's memory. Applies to every hotkey list
+# or hotkey-keyed mapping, since none can name more miners than a metagraph holds.
+MAX_METAGRAPH_HOTKEYS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class MinerInputs:
+    """What the validator knows about one miner's positions and performance ledger."""
+
+    first_order_time_ms: int | None
+    n_positions: int
+    ledger_start_ms: int | None
+    n_checkpoints: int
+    min_mdd: float | None
+    trading_days: int
+
+
+NO_MINER_INPUTS = MinerInputs(None, 0, None, 0, None, 0)
+_MINER_FIELDS = tuple(f.name for f in fields(MinerInputs))
+
+
+@dataclass(frozen=True, slots=True)
+class MetricScores:
+    """One metric of an asset class: its weight and each hotkey's raw value."""
+
+    weight: float
+    scores: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetClassScores:
+    """The metrics and per-hotkey penalty multipliers of one asset class."""
+
+    metrics: Mapping[str, MetricScores]
+    penalties: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshInputs:
+    """One parsed ``submit_refresh_inputs`` document; None means "not given"."""
+
+    metagraph_hotkeys: tuple[str, ...]
+    miners: Mapping[str, MinerInputs]
+    scores: Mapping[str, AssetClassScores] | None
+    plagiarism: Mapping[str, int] | None
+
+
+EMPTY_INPUTS = RefreshInputs((), {}, None, None)
+_TOP_LEVEL_KEYS = ("metagraph_hotkeys", "miners", "scores", "plagiarism")
+
+
+def parse_refresh_inputs(raw: object) -> RefreshInputs:
+    """Check and convert a wire document; raises InvalidInputError naming the first bad field."""
+    path = "inputs"
+    doc = _check_dict(raw, path, _TOP_LEVEL_KEYS)
+    scores = doc.get("scores")
+    plagiarism = doc.get("plagiarism")
+    return RefreshInputs(
+        metagraph_hotkeys=_parse_metagraph(_required(doc, "metagraph_hotkeys", path)),
+        miners=_parse_hotkey_map(_required(doc, "miners", path), f"{path}.miners", _parse_miner),
+        scores=None if scores is None else _parse_scores(scores, f"{path}.scores"),
+        plagiarism=(
+            None
+            if plagiarism is None
+            else _parse_hotkey_map(plagiarism, f"{path}.plagiarism", check_time)
+        ),
+    )
+
+
+def refresh_inputs_to_wire(inputs: RefreshInputs) -> dict[str, Any]:
+    """The plain built-in form that ``parse_refresh_inputs`` turns back into ``inputs``."""
+    return {
+        "metagraph_hotkeys": list(inputs.metagraph_hotkeys),
+        "miners": {hk: asdict(m) for hk, m in inputs.miners.items()},
+        "scores": None
+        if inputs.scores is None
+        else {
+            asset_class: {
+                "metrics": {
+                    name: {"weight": metric.weight, "scores": dict(metric.scores)}
+                    for name, metric in class_scores.metrics.items()
+                },
+                "penalties": dict(class_scores.penalties),
+            }
+            for asset_class, class_scores in inputs.scores.items()
+        },
+        "plagiarism": None if inputs.plagiarism is None else dict(inputs.plagiarism),
+    }
+
+
+def _check_dict(value: object, path: str, allowed_keys: tuple[str, ...]) -> dict[Any, Any]:
+    """A dict whose keys are all among ``allowed_keys`` (a typo must not pass as absent)."""
+    if not isinstance(value, dict):
+        raise InvalidTypeError(f"{path} must be a dict, got {type(value).__name__}")
+    for key in value:
+        if key not in allowed_keys:
+            raise InvalidInputError(
+                f"{path} has unknown key {key!r:.60}; expected {', '.join(allowed_keys)}"
+            )
+    return value
+
+
+def _required(doc: dict[Any, Any], key: str, path: str) -> Any:
+    if key not in doc:
+        raise InvalidInputError(f"{path}.{key} is required")
+    return doc[key]
+
+
+def _check_size(value: Sized, path: str) -> None:
+    if len(value) > MAX_METAGRAPH_HOTKEYS:
+        raise InvalidInputError(
+            f"{path} has {len(value)} hotkeys, at most {MAX_METAGRAPH_HOTKEYS} are allowed"
+        )
+
+
+def _parse_metagraph(value: object) -> tuple[str, ...]:
+    path = "inputs.metagraph_hotkeys"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        _check_size(value, path)
+    hotkeys = check_hotkeys(value, path)
+    seen: set[str] = set()
+    for i, hotkey in enumerate(hotkeys):
+        if hotkey in seen:
+            raise InvalidInputError(f"{path}[{i}] repeats hotkey {hotkey!r}")
+        seen.add(hotkey)
+    return tuple(hotkeys)
+
+
+def _parse_hotkey_map(
+    value: object, path: str, parse_value: Callable[[Any, str], T]
+) -> dict[str, T]:
+    """A {hotkey: value} dict, each value checked by ``parse_value(value, path)``."""
+    if not isinstance(value, dict):
+        raise InvalidTypeError(f"{path} must be a dict, got {type(value).__name__}")
+    _check_size(value, path)
+    return {
+        check_hotkey(key, f"{path} key {key!r:.40}"): parse_value(item, f"{path}[{key!r}]")
+        for key, item in value.items()
+    }
+
+
+def _parse_miner(value: object, path: str) -> MinerInputs:
+    doc = _check_dict(value, path, _MINER_FIELDS)
+
+    def field(name: str, check: Callable[[Any, str], T]) -> T:
+        return check(_required(doc, name, path), f"{path}.{name}")
+
+    # Keyword arguments are evaluated in order, so the first bad field is the one reported.
+    return MinerInputs(
+        first_order_time_ms=field("first_order_time_ms", _optional(check_time)),
+        n_positions=field("n_positions", _check_count),
+        ledger_start_ms=field("ledger_start_ms", _optional(check_time)),
+        n_checkpoints=field("n_checkpoints", _check_count),
+        min_mdd=field("min_mdd", _optional(_check_float)),
+        trading_days=field("trading_days", _check_count),
+    )
+
+
+def _optional(check: Callable[[Any, str], T]) -> Callable[[Any, str], T | None]:
+    """``check`` that also lets None through."""
+    return lambda value, path: None if value is None else check(value, path)
+
+
+def _check_count(value: object, path: str) -> int:
+    count = check_int(value, path)
+    if count < 0:
+        raise InvalidInputError(f"{path} must be >= 0, got {count}")
+    return count
+
+
+def _check_float(value: object, path: str) -> float:
+    # check_number passes ints through; storing floats keeps parse(to_wire(x)) == x exact.
+    return float(check_number(value, path))
+
+
+def _check_name(value: object, path: str) -> str:
+    # Asset-class and metric names have the same shape as hotkeys: short non-empty strings.
+    return check_hotkey(value, path)
+
+
+def _parse_scores(value: object, path: str) -> dict[str, AssetClassScores]:
+    if not isinstance(value, dict):
+        raise InvalidTypeError(f"{path} must be a dict, got {type(value).__name__}")
+    return {
+        _check_name(key, f"{path} key {key!r:.40}"): _parse_asset_class(item, f"{path}[{key!r}]")
+        for key, item in value.items()
+    }
+
+
+def _parse_asset_class(value: object, path: str) -> AssetClassScores:
+    doc = _check_dict(value, path, ("metrics", "penalties"))
+    metrics = _required(doc, "metrics", path)
+    metrics_path = f"{path}.metrics"
+    if not isinstance(metrics, dict):
+        raise InvalidTypeError(f"{metrics_path} must be a dict, got {type(metrics).__name__}")
+    return AssetClassScores(
+        metrics={
+            _check_name(key, f"{metrics_path} key {key!r:.40}"): _parse_metric(
+                item, f"{metrics_path}[{key!r}]"
+            )
+            for key, item in metrics.items()
+        },
+        penalties=_parse_hotkey_map(
+            _required(doc, "penalties", path), f"{path}.penalties", _check_float
+        ),
+    )
+
+
+def _parse_metric(value: object, path: str) -> MetricScores:
+    doc = _check_dict(value, path, ("weight", "scores"))
+    return MetricScores(
+        weight=_check_float(_required(doc, "weight", path), f"{path}.weight"),
+        scores=_parse_hotkey_map(_required(doc, "scores", path), f"{path}.scores", _check_float),
+    )
