@@ -1,0 +1,114 @@
+"""Real processes for integration tests: started on free ports, stopped by their PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+BIN = Path(sys.executable).parent
+READY_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll ``predicate`` until it holds; fail the test with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+class Proc:
+    """One child process with its output in files, stopped by PID."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.argv = argv
+        self.stdout: IO[bytes] = tempfile.TemporaryFile()
+        self.stderr: IO[bytes] = tempfile.TemporaryFile()
+        full_env = {**os.environ, **(env or {})}
+        self.popen = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=self.stdout, stderr=self.stderr, env=full_env
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def output(self) -> str:
+        self.stdout.seek(0)
+        return self.stdout.read().decode(errors="replace")
+
+    def errors(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
+
+    def wait_for_output(self, text: str, timeout_s: float = READY_TIMEOUT_S) -> None:
+        def seen() -> bool:
+            if not self.alive():
+                raise AssertionError(
+                    f"{self.argv[2:4]} exited with {self.popen.returncode}: {self.errors()[-2000:]}"
+                )
+            return text in self.output()
+
+        wait_until(seen, timeout_s, f"{text!r} from {self.argv}")
+
+    def terminate(self, timeout_s: float = 15.0) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGTERM)
+        return self.popen.wait(timeout=timeout_s)
+
+    def kill(self) -> None:
+        """SIGKILL by PID and reap."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=10)
+
+    def close(self) -> None:
+        """Stop the process if it still runs (SIGTERM, then SIGKILL) and free its files."""
+        if self.alive():
+            try:
+                self.terminate(timeout_s=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.stdout.close()
+        self.stderr.close()
+
+
+def start_nameserver(port: int, *extra: str) -> Proc:
+    proc = Proc([sys.executable, "-m", "nameserver", "--port", str(port), *extra])
+    proc.wait_for_output("ready")
+    return proc
+
+
+def start_cpm_server(ns_port: int, state_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Proc:
+    proc = Proc(
+        [
+            sys.executable, "-m", "services.challengeperiod_manager_server",
+            "--ns-port", str(ns_port), "--state-dir", str(state_dir), *extra,
+        ],
+        env=env,
+    )
+    proc.wait_for_output("serving at")
+    return proc
