@@ -16,7 +16,7 @@ $(STAMP): $(BIN)/python pyproject.toml setup.cfg
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/cpm-stack --demo
+	$(BIN)/cpm-stack
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
 """Clients of the challenge-period and elimination services."""
 
 from clients.challengeperiod_manager import ChallengePeriodManager
+from clients.elimination_manager import EliminationManager
 from services.errors import (
     AuthenticationError,
     CorruptStateError,
@@ -19,6 +20,7 @@ __all__ = [
     "ChallengePeriodManager",
     "CorruptStateError",
     "CpmError",
+    "EliminationManager",
     "EliminationReason",
     "InvalidInputError",
     "InvalidTypeError",

@@ -11,6 +11,7 @@ the caller gets a ``ServiceUnavailableError`` saying the outcome is unknown.
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 from collections.abc import Callable
@@ -51,6 +52,8 @@ def translate_error(exc: BaseException) -> BaseException:
         return AuthenticationError(message)
     if isinstance(exc, Pyro5.errors.CommunicationError):
         return ServiceUnavailableError(message)
+    if isinstance(exc, ConnectionError):
+        return ServiceUnavailableError(message)
     if isinstance(exc, TypeError):
         return InvalidTypeError(message)
     if isinstance(exc, ValueError):
@@ -58,6 +61,19 @@ def translate_error(exc: BaseException) -> BaseException:
     if isinstance(exc, OSError):
         return StateWriteError(message)
     return RemoteError(f"{type(exc).__name__}: {message}")
+
+
+def _connection_closed_by_peer(proxy: Proxy) -> bool:
+    """True when the peer has closed the proxy's socket (checked without blocking)."""
+    conn = proxy._pyroConnection
+    if conn is None:
+        return True
+    # Between calls nothing may arrive on a live connection, so a readable socket means the
+    # peer closed it (or reset it). A poll with zero timeout never waits; a plain recv on a
+    # socket with a timeout would wait for that timeout.
+    poller = select.poll()
+    poller.register(conn.sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class DirectTransport:
@@ -155,7 +171,11 @@ class RemoteTransport:
             raise ServiceUnavailableError(f"client of {self.service_name} is closed")
         proxy: Proxy | None = getattr(self._local, "proxy", None)
         if proxy is not None:
-            return proxy
+            if not _connection_closed_by_peer(proxy):
+                return proxy
+            # The service closed this connection (it restarted, or dropped an idle
+            # client); nothing was sent on it, so any call may safely go on a new one.
+            self._drop(proxy)
         if self._uri is None:
             return self._connect(fresh_lookup=True)
         try:

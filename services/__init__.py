@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from services.challengeperiod_manager_server import ChallengePeriodManagerServer
+    from services.elimination_manager_server import EliminationManagerServer
 
-__all__ = ["ChallengePeriodManagerServer"]
+__all__ = ["ChallengePeriodManagerServer", "EliminationManagerServer"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,4 +20,8 @@ def __getattr__(name: str) -> Any:
         from services.challengeperiod_manager_server import ChallengePeriodManagerServer
 
         return ChallengePeriodManagerServer
+    if name == "EliminationManagerServer":
+        from services.elimination_manager_server import EliminationManagerServer
+
+        return EliminationManagerServer
     raise AttributeError(f"module 'services' has no attribute {name!r}")

@@ -12,7 +12,6 @@ import argparse
 import logging
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from services.models import (
     check_time,
 )
 from services.refresh_inputs import EMPTY_INPUTS, RefreshInputs, parse_refresh_inputs
+from services.timeutil import now_ms
 
 log = logging.getLogger("cpm.challengeperiod")
 
@@ -44,11 +44,6 @@ SERVICE_NAME = "ChallengePeriodManagerServer"
 DEFAULT_RULES = RulesConfig()
 
 EliminatedSource = Callable[[], "set[str] | frozenset[str]"]
-
-
-def now_ms() -> int:
-    """Wall-clock time in integer milliseconds since the epoch."""
-    return time.time_ns() // 1_000_000
 
 
 @behavior(instance_mode="single")
@@ -121,6 +116,15 @@ class ChallengePeriodManagerServer:
                     len(summary["added"]),
                     len(summary["pruned"]),
                 )
+
+    @property
+    def has_eliminated_source(self) -> bool:
+        """True when the service knows where to learn eliminated hotkeys from."""
+        return self._eliminated_source is not None
+
+    def set_eliminated_source(self, source: EliminatedSource) -> None:
+        """Learn eliminated hotkeys from ``source`` (wires a direct-mode pair together)."""
+        self._eliminated_source = source
 
     def start_background(self) -> None:
         """Start the refresh loop at the configured interval."""
@@ -329,8 +333,20 @@ def _add_flags(parser: argparse.ArgumentParser) -> None:
 def _build(args: argparse.Namespace, settings: ServerSettings) -> ChallengePeriodManagerServer:
     if args.refresh_interval_ms <= 0:
         raise UsageError("--refresh-interval-ms must be a positive number of milliseconds")
+    from clients.elimination_manager import EliminationManager
+
     rules = RulesConfig(refresh_interval_ms=args.refresh_interval_ms)
-    return ChallengePeriodManagerServer(settings.state_dir, rules=rules, fsync=settings.fsync)
+    # Found by name on every refresh's first call after an outage, so a restarted
+    # elimination service on a new port is picked up without a restart here.
+    eliminations = EliminationManager(
+        ns_host=settings.ns.host, ns_port=settings.ns.port, timeout_s=5.0
+    )
+    return ChallengePeriodManagerServer(
+        settings.state_dir,
+        rules=rules,
+        fsync=settings.fsync,
+        eliminated_source=eliminations.get_eliminated_hotkeys,
+    )
 
 
 SPEC = ServiceSpec(

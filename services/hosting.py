@@ -55,7 +55,24 @@ class NameRegistration:
 
     def start(self) -> None:
         """Register now if the name server answers, and keep the registration alive."""
+        self._check_logging_outage()
         self._thread.start()
+
+    def _check_logging_outage(self) -> None:
+        try:
+            self._check_once()
+        except Pyro5.errors.CommunicationError as exc:
+            self.registered.clear()
+            if not self._outage_logged:
+                log.warning(
+                    "name server %s:%d does not answer (%s); %s keeps serving and will "
+                    "register when it answers",
+                    self.address.host,
+                    self.address.port,
+                    exc,
+                    self.info.name,
+                )
+                self._outage_logged = True
 
     def _ns_proxy(self) -> Proxy:
         proxy = Proxy(f"PYRO:Pyro.NameServer@{self.address.host}:{self.address.port}")
@@ -63,22 +80,8 @@ class NameRegistration:
         return proxy
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._check_once()
-            except Pyro5.errors.CommunicationError as exc:
-                self.registered.clear()
-                if not self._outage_logged:
-                    log.warning(
-                        "name server %s:%d does not answer (%s); %s keeps serving and will "
-                        "register when it answers",
-                        self.address.host,
-                        self.address.port,
-                        exc,
-                        self.info.name,
-                    )
-                    self._outage_logged = True
-            self._stop.wait(self.check_interval_s)
+        while not self._stop.wait(self.check_interval_s):
+            self._check_logging_outage()
 
     def _check_once(self) -> None:
         with self._ns_proxy() as ns:

@@ -18,6 +18,7 @@ from services.errors import (
     CpmError,
     InvalidInputError,
     InvalidTypeError,
+    ServiceUnavailableError,
     StateWriteError,
 )
 
@@ -48,6 +49,8 @@ def to_builtin_error(exc: CpmError) -> Exception:
         return ValueError(message)
     if isinstance(exc, AuthenticationError):
         return PermissionError(message)
+    if isinstance(exc, ServiceUnavailableError):
+        return ConnectionError(message)
     if isinstance(exc, StateWriteError):
         return OSError(message)
     return RuntimeError(message)

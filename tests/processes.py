@@ -102,11 +102,39 @@ def start_nameserver(port: int, *extra: str) -> Proc:
     return proc
 
 
-def start_cpm_server(ns_port: int, state_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Proc:
+def start_cpm_server(
+    ns_port: int, state_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> Proc:
     proc = Proc(
         [
-            sys.executable, "-m", "services.challengeperiod_manager_server",
-            "--ns-port", str(ns_port), "--state-dir", str(state_dir), *extra,
+            sys.executable,
+            "-m",
+            "services.challengeperiod_manager_server",
+            "--ns-port",
+            str(ns_port),
+            "--state-dir",
+            str(state_dir),
+            *extra,
+        ],
+        env=env,
+    )
+    proc.wait_for_output("serving at")
+    return proc
+
+
+def start_elimination_server(
+    ns_port: int, state_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> Proc:
+    proc = Proc(
+        [
+            sys.executable,
+            "-m",
+            "services.elimination_manager_server",
+            "--ns-port",
+            str(ns_port),
+            "--state-dir",
+            str(state_dir),
+            *extra,
         ],
         env=env,
     )

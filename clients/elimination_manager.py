@@ -1,0 +1,111 @@
+"""EliminationManager: the client of the elimination service; one RPC per method."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from clients.base import ServiceClient
+from services.models import check_hotkey, check_hotkeys, check_reason, check_time
+from services.wire import dumps
+
+if TYPE_CHECKING:
+    from clients.challengeperiod_manager import ChallengePeriodManager
+
+SERVICE_NAME = "EliminationManagerServer"
+
+
+class EliminationManager(ServiceClient):
+    """Client of EliminationManagerServer (or, in direct mode, an in-process server)."""
+
+    service_name = SERVICE_NAME
+    server_module = "services.elimination_manager_server"
+    read_only_methods = frozenset(
+        {
+            "health_check_rpc",
+            "get_eliminations_rpc",
+            "get_eliminated_hotkeys_rpc",
+            "get_elimination_rpc",
+            "is_eliminated_rpc",
+        }
+    )
+
+    def __init__(
+        self,
+        *,
+        running_unit_tests: bool = False,
+        ns_host: str | None = None,
+        ns_port: int | None = None,
+        spawn_server: bool = False,
+        state_dir: str | Path | None = None,
+        timeout_s: float = 10.0,
+        auth_token: str | None = None,
+        challengeperiod_manager: ChallengePeriodManager | None = None,
+    ) -> None:
+        def make_server(path: Path) -> Any:
+            from services.elimination_manager_server import EliminationManagerServer
+
+            return EliminationManagerServer(path, reasons_source=challengeperiod_manager)
+
+        super().__init__(
+            running_unit_tests=running_unit_tests,
+            ns_host=ns_host,
+            ns_port=ns_port,
+            spawn_server=spawn_server,
+            state_dir=state_dir,
+            timeout_s=timeout_s,
+            auth_token=auth_token,
+            make_server=make_server,
+        )
+        cpm_server = getattr(challengeperiod_manager, "direct_server", None)
+        if running_unit_tests and cpm_server is not None and not cpm_server.has_eliminated_source:
+            # A direct-mode pair: the challenge-period side was built first and could not be
+            # given this client, so it learns eliminated hotkeys from it now, through its API.
+            cpm_server.set_eliminated_source(self.get_eliminated_hotkeys)
+
+    def __enter__(self) -> EliminationManager:
+        return self
+
+    def health_check(self) -> dict[str, Any]:
+        """Status and counts of the service."""
+        result: dict[str, Any] = self._call("health_check_rpc")
+        return result
+
+    def get_eliminations(self) -> list[dict[str, Any]]:
+        """Every elimination row."""
+        rows: list[dict[str, Any]] = json.loads(self._call("get_eliminations_rpc"))
+        return rows
+
+    def get_eliminated_hotkeys(self) -> set[str]:
+        """Every eliminated hotkey."""
+        return set(json.loads(self._call("get_eliminated_hotkeys_rpc")))
+
+    def get_elimination(self, hotkey: str) -> dict[str, Any] | None:
+        """The hotkey's row, or None."""
+        row: dict[str, Any] | None = self._call("get_elimination_rpc", check_hotkey(hotkey))
+        return row
+
+    def is_eliminated(self, hotkey: str) -> bool:
+        """True when the hotkey has a row."""
+        return bool(self._call("is_eliminated_rpc", check_hotkey(hotkey)))
+
+    def append_elimination_row(
+        self, hotkey: str, current_dd: float, reason: str, t_ms: int | None = None
+    ) -> bool:
+        """Add a row; False (and nothing written) when the hotkey already has one."""
+        checked_reason, dd = check_reason((reason, current_dd), "reason")
+        t = None if t_ms is None else check_time(t_ms, "t_ms")
+        return bool(
+            self._call("append_elimination_row_rpc", check_hotkey(hotkey), dd, checked_reason, t)
+        )
+
+    def delete_eliminations(self, hotkeys: list[str]) -> int:
+        """Remove the rows of ``hotkeys``; returns how many were removed."""
+        return int(self._call("delete_eliminations_rpc", dumps(check_hotkeys(hotkeys, "hotkeys"))))
+
+    def process_eliminations(self, current_time_ms: int | None = None) -> dict[str, list[str]]:
+        """Record every pending reason of the challenge-period service as a row."""
+        t = None if current_time_ms is None else check_time(current_time_ms, "current_time_ms")
+        result: dict[str, list[str]] = self._call("process_eliminations_rpc", t)
+        return result
