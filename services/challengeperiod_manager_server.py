@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -79,6 +80,7 @@ class ChallengePeriodManagerServer:
         return {
             "status": "ok",
             "service": SERVICE_NAME,
+            "pid": os.getpid(),
             "timestamp_ms": self._clock(),
             "last_refresh_ms": self._last_refresh_ms,
             "inputs_seq": self._inputs_seq,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -114,6 +115,7 @@ class EliminationManagerServer:
         return {
             "status": "ok",
             "service": SERVICE_NAME,
+            "pid": os.getpid(),
             "timestamp_ms": self._clock(),
             "eliminations_count": len(self._state.rows),
             "version": self._state.version,

@@ -1,0 +1,134 @@
+"""``cpm-stack`` as a real process: name server + both services, one SIGTERM stops all."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clients import ChallengePeriodManager, EliminationManager
+from tests.processes import BIN, Proc, free_port, start_nameserver, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+
+
+def _child_pids(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+def test_stack_starts_everything_and_sigterm_stops_all(tmp_path: Path) -> None:
+    port = free_port()
+    stack = Proc(
+        [
+            sys.executable,
+            "-m",
+            "tools.stack",
+            "--ns-port",
+            str(port),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ]
+    )
+    try:
+        stack.wait_for_output("Ctrl-C stops everything", timeout_s=60)
+        assert f"name server started at 127.0.0.1:{port}" in stack.output()
+        children = _child_pids(stack.pid)
+        assert len(children) == 2
+        listing = subprocess.run(
+            [str(BIN / "pyro5-nsc"), "-n", "127.0.0.1", "-p", str(port), "list"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        ).stdout
+        assert "ChallengePeriodManagerServer -->" in listing
+        assert "EliminationManagerServer -->" in listing
+        with ChallengePeriodManager(ns_port=port) as cpm, EliminationManager(ns_port=port) as em:
+            cpm.set_miner_bucket("old", "CHALLENGE", 1000)
+            cpm.refresh_now()
+            wait_until(lambda: em.is_eliminated("old"), 10, "the handoff inside the stack")
+        assert stack.terminate(timeout_s=30) == 0
+        for pid in children:
+            wait_until(lambda pid=pid: not _alive(pid), 10, f"child {pid} to exit")
+    finally:
+        stack.close()
+    assert (tmp_path / "state" / "eliminations.json").exists()
+
+
+def test_stack_uses_a_running_name_server(tmp_path: Path) -> None:
+    port = free_port()
+    ns = start_nameserver(port)
+    stack = Proc(
+        [
+            sys.executable,
+            "-m",
+            "tools.stack",
+            "--ns-port",
+            str(port),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ]
+    )
+    try:
+        stack.wait_for_output("Ctrl-C stops everything", timeout_s=60)
+        assert f"using the name server already at 127.0.0.1:{port}" in stack.output()
+        assert stack.terminate(timeout_s=30) == 0
+        assert ns.alive()
+    finally:
+        stack.close()
+        ns.close()
+
+
+def test_stack_restarts_a_service_that_dies(tmp_path: Path) -> None:
+    port = free_port()
+    stack = Proc(
+        [
+            sys.executable,
+            "-m",
+            "tools.stack",
+            "--ns-port",
+            str(port),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ]
+    )
+    try:
+        stack.wait_for_output("Ctrl-C stops everything", timeout_s=60)
+        with ChallengePeriodManager(ns_port=port) as cpm:
+            cpm.set_miner_bucket("kept", "MAINCOMP", 5)
+            before = set(_child_pids(stack.pid))
+            os.kill(cpm.health_check()["pid"], 9)
+            wait_until(lambda: len(set(_child_pids(stack.pid)) - before) == 1, 20, "a restart")
+            wait_until(lambda: _has(cpm, "kept"), 20, "the restarted service to answer")
+        assert stack.terminate(timeout_s=30) == 0
+    finally:
+        stack.close()
+
+
+def _has(cpm: ChallengePeriodManager, hotkey: str) -> bool:
+    try:
+        return cpm.has_miner(hotkey)
+    except ConnectionError:
+        return False
+
+
+def test_stack_bad_flag_exits_2() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.stack", "--refresh-interval-ms", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--refresh-interval-ms" in result.stderr

@@ -1,0 +1,214 @@
+"""``cpm-stack``: a name server (unless one answers already) and both services, as one unit.
+
+The services run as child processes, exactly as ``cpm-server`` and
+``cpm-elimination-server`` would; a child that dies is restarted (at most a few times a
+minute). Ctrl-C or SIGTERM stops everything, by PID, and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from clients import ChallengePeriodManager, EliminationManager
+from clients.base import ServiceClient
+from nameserver import EmbeddedNameServer, NameServerAddress, ping_nameserver
+from services import cli
+from services.config import RulesConfig
+from services.errors import CpmError
+
+log = logging.getLogger("cpm.stack")
+
+READY_TIMEOUT_S = 30.0
+MAX_RESTARTS_PER_MINUTE = 5
+
+
+@dataclass
+class Child:
+    """One supervised service process."""
+
+    name: str
+    argv: list[str]
+    client_factory: Callable[[], ServiceClient]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start the process; its log lines go to this terminal's stderr."""
+        self.process = subprocess.Popen(
+            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+        )
+
+    def ready(self) -> bool:
+        """Registered by name and answering its health check."""
+        client = self.client_factory()
+        try:
+            return bool(client.health_check().get("status") == "ok")
+        except CpmError:
+            return False
+        finally:
+            client.close()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM by PID, SIGKILL if it does not exit in time."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in %.0f s; killing it", self.name, timeout_s)
+            self.process.kill()
+            self.process.wait(timeout=timeout_s)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    env = cli.environ()
+    parser = cli.ArgumentParser(
+        prog="cpm-stack", description="Name server and both services, stopped together."
+    )
+    cli.add_nameserver_flags(parser, env)
+    cli.add_state_dir_flag(parser, env)
+    parser.add_argument(
+        "--refresh-interval-ms",
+        type=int,
+        default=RulesConfig().refresh_interval_ms,
+        help="the challenge-period service's refresh interval [%(default)s]",
+    )
+    parser.add_argument("--demo", action="store_true", help="feed the stack a simulated validator")
+    cli.add_log_level_flag(parser)
+    args = parser.parse_args(argv)
+    if args.refresh_interval_ms <= 0:
+        raise cli.UsageError("--refresh-interval-ms must be a positive number of milliseconds")
+    return args
+
+
+def _children(args: argparse.Namespace) -> list[Child]:
+    ns = ["--ns-host", args.ns_host, "--ns-port", str(args.ns_port)]
+    common = [*ns, "--state-dir", args.state_dir, "--log-level", args.log_level]
+    python = [sys.executable, "-m"]
+    address = {"ns_host": args.ns_host, "ns_port": args.ns_port, "timeout_s": 2.0}
+    return [
+        Child(
+            "ChallengePeriodManagerServer",
+            [
+                *python,
+                "services.challengeperiod_manager_server",
+                *common,
+                "--refresh-interval-ms",
+                str(args.refresh_interval_ms),
+            ],
+            lambda: ChallengePeriodManager(**address),  # type: ignore[arg-type]
+        ),
+        Child(
+            "EliminationManagerServer",
+            [*python, "services.elimination_manager_server", *common],
+            lambda: EliminationManager(**address),  # type: ignore[arg-type]
+        ),
+    ]
+
+
+def _wait_ready(children: list[Child], stop: threading.Event) -> bool:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    pending = list(children)
+    while pending and time.monotonic() < deadline and not stop.is_set():
+        for child in list(pending):
+            assert child.process is not None
+            if child.process.poll() is not None:
+                print(
+                    f"cpm-stack: {child.name} exited with code {child.process.returncode}",
+                    file=sys.stderr,
+                )
+                return False
+            if child.ready():
+                pending.remove(child)
+        time.sleep(0.1)
+    if pending and not stop.is_set():
+        names = ", ".join(c.name for c in pending)
+        print(f"cpm-stack: not ready within {READY_TIMEOUT_S:.0f} s: {names}", file=sys.stderr)
+    return not pending
+
+
+def _supervise(children: list[Child], stop: threading.Event) -> None:
+    """Restart a child that died, unless it keeps dying."""
+    while not stop.wait(0.5):
+        for child in children:
+            assert child.process is not None
+            code = child.process.poll()
+            if code is None:
+                continue
+            now = time.monotonic()
+            child.restarts = [t for t in child.restarts if now - t < 60]
+            if len(child.restarts) >= MAX_RESTARTS_PER_MINUTE:
+                print(
+                    f"cpm-stack: {child.name} keeps exiting (code {code}); stopping the stack",
+                    file=sys.stderr,
+                )
+                stop.set()
+                return
+            log.warning("%s exited with code %s; restarting it", child.name, code)
+            child.restarts.append(now)
+            child.start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the stack, wait for Ctrl-C / SIGTERM, stop everything; returns the exit code."""
+    try:
+        args = _parse(argv)
+    except cli.UsageError as exc:
+        return cli.fail(str(exc), cli.EXIT_USAGE)
+    cli.setup_logging(args.log_level)
+    stop = threading.Event()
+    cli.install_stop_handlers(stop)
+    address = NameServerAddress(args.ns_host, args.ns_port)
+    embedded: EmbeddedNameServer | None = None
+    if ping_nameserver(address):
+        print(f"using the name server already at {address}", flush=True)
+    else:
+        try:
+            embedded = EmbeddedNameServer(host=args.ns_host, port=args.ns_port)
+        except OSError as exc:
+            return cli.fail(
+                f"cpm-stack: cannot start a name server at {address}: {exc}", cli.EXIT_USAGE
+            )
+        print(f"name server started at {address}", flush=True)
+    children = _children(args)
+    try:
+        for child in children:
+            child.start()
+        if not _wait_ready(children, stop):
+            return cli.EXIT_OK if stop.is_set() else cli.EXIT_FAILURE
+        for child in children:
+            assert child.process is not None
+            print(f"{child.name} ready (pid {child.process.pid})", flush=True)
+        print(
+            f"state dir {args.state_dir}; inspect with: cpm-inspect --ns-port {args.ns_port} "
+            "--watch; Ctrl-C stops everything",
+            flush=True,
+        )
+        extra = _start_demo(args, stop) if args.demo else None
+        _supervise(children, stop)
+        if extra is not None:
+            extra()
+        return cli.EXIT_OK
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if embedded is not None:
+            embedded.stop()
+
+
+def _start_demo(args: argparse.Namespace, stop: threading.Event) -> Callable[[], None] | None:
+    from tools.demo import start_demo
+
+    return start_demo(NameServerAddress(args.ns_host, args.ns_port), stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
