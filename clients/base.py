@@ -108,12 +108,17 @@ class ServiceClient:
     def _is_ready(self) -> bool:
         try:
             self._remote.resolve()
-            return bool(self._call("health_check_rpc").get("status") == "ok")
+            return self.health_check().get("status") == "ok"
         except ServiceUnavailableError:
             return False
 
     def _call(self, method: str, *args: Any) -> Any:
         return self._transport.call(method, *args)
+
+    def health_check(self) -> dict[str, Any]:
+        """Status and counts of the service; ``status`` is "ok" when it is ready."""
+        result: dict[str, Any] = self._call("health_check_rpc")
+        return result
 
     @property
     def direct_server(self) -> Any:

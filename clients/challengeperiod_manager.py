@@ -97,12 +97,6 @@ class ChallengePeriodManager(ServiceClient):
     def __enter__(self) -> ChallengePeriodManager:
         return self
 
-    # -- health ---------------------------------------------------------------------------
-
-    def health_check(self) -> dict[str, Any]:
-        """Status and counts of the service."""
-        result: dict[str, Any] = self._call("health_check_rpc")
-        return result
 
     # -- elimination reasons --------------------------------------------------------------
 

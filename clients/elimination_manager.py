@@ -67,11 +67,6 @@ class EliminationManager(ServiceClient):
     def __enter__(self) -> EliminationManager:
         return self
 
-    def health_check(self) -> dict[str, Any]:
-        """Status and counts of the service."""
-        result: dict[str, Any] = self._call("health_check_rpc")
-        return result
-
     def get_eliminations(self) -> list[dict[str, Any]]:
         """Every elimination row."""
         rows: list[dict[str, Any]] = json.loads(self._call("get_eliminations_rpc"))

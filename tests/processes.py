@@ -40,8 +40,9 @@ class Proc:
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.argv = argv
-        self.stdout: IO[bytes] = tempfile.TemporaryFile()
-        self.stderr: IO[bytes] = tempfile.TemporaryFile()
+        # Files, not pipes: nobody drains a pipe while the process runs.
+        self.stdout: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         full_env = {**os.environ, **(env or {})}
         self.popen = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=self.stdout, stderr=self.stderr, env=full_env

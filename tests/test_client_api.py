@@ -152,7 +152,11 @@ def test_malformed_inputs_refused_and_last_good_inputs_stay(
         (lambda c: c.update_elimination_reasons({"a": ("BOGUS", 1)}), ValueError, "reasons"),
         (lambda c: c.update_elimination_reasons({"a": ("ZOMBIE",)}), TypeError, "reasons"),
         (lambda c: c.update_elimination_reasons(["a"]), TypeError, "reasons"),
-        (lambda c: c.update_elimination_reasons({"a": ("ZOMBIE", float("nan"))}), ValueError, "reasons"),
+        (
+            lambda c: c.update_elimination_reasons({"a": ("ZOMBIE", float("nan"))}),
+            ValueError,
+            "reasons",
+        ),
         (lambda c: c.pop_elimination_reasons("abc"), TypeError, "hotkeys"),
         (lambda c: c.refresh_now(current_time_ms="now"), TypeError, "current_time_ms"),
         (lambda c: c.submit_refresh_inputs([]), TypeError, "inputs"),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from clients import ChallengePeriodManager, EliminationManager
-from tests.processes import Proc, start_cpm_server, start_elimination_server, wait_until
+from tests.processes import start_cpm_server, start_elimination_server, wait_until
 
 pytestmark = [pytest.mark.integration]
 
@@ -103,10 +103,10 @@ class Storm:
         self.stop = threading.Event()
         self.rng = random.Random(1234)
 
-    def _retry(self, fn):  # the outcome of a failed mutation is unknown: repeat it
+    def _retry(self, fn, *args):  # the outcome of a failed mutation is unknown: repeat it
         while True:
             try:
-                return fn()
+                return fn(*args)
             except ConnectionError:
                 time.sleep(0.05)
 
@@ -117,11 +117,11 @@ class Storm:
                 i += 1
                 direct = f"z{i}"
                 self.attempted.add(direct)
-                self._retry(lambda: cpm.update_elimination_reasons({direct: ("ZOMBIE", -1)}))
+                self._retry(cpm.update_elimination_reasons, {direct: ("ZOMBIE", -1)})
                 self.reported.add(direct)
                 late = f"t{i}"
                 self.attempted.add(late)
-                self._retry(lambda: cpm.set_miner_bucket(late, "CHALLENGE", 1000))
+                self._retry(cpm.set_miner_bucket, late, "CHALLENGE", 1000)
                 summary = self._retry(cpm.refresh_now)
                 self.reported.update(summary["eliminated"])
 

@@ -23,15 +23,21 @@ def test_client_finds_service_by_name_and_nsc_lists_it(ns_port: int, cpm_process
         assert client.health_check()["status"] == "ok"
     listing = subprocess.run(
         [str(BIN / "pyro5-nsc"), "-n", "127.0.0.1", "-p", str(ns_port), "list"],
-        capture_output=True, text=True, timeout=20, check=True,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
     ).stdout
-    assert "ChallengePeriodManagerServer --> PYRO:ChallengePeriodManagerServer@127.0.0.1:" in listing
+    assert (
+        "ChallengePeriodManagerServer --> PYRO:ChallengePeriodManagerServer@127.0.0.1:" in listing
+    )
 
 
 def test_sigterm_exits_zero_and_unregisters(ns_port: int, cpm_process: Proc) -> None:
     assert cpm_process.terminate() == 0
-    with ChallengePeriodManager(ns_port=ns_port, timeout_s=2) as client, pytest.raises(
-        ConnectionError, match="no service named ChallengePeriodManagerServer"
+    with (
+        ChallengePeriodManager(ns_port=ns_port, timeout_s=2) as client,
+        pytest.raises(ConnectionError, match="no service named ChallengePeriodManagerServer"),
     ):
         client.health_check()
 
@@ -59,8 +65,10 @@ def test_restart_on_same_state_dir_keeps_everything(ns_port: int, tmp_path: Path
         second.close()
     on_disk = json.loads((state / "challengeperiod.json").read_text())
     assert on_disk["a"] == {
-        "bucket": "PLAGIARISM", "bucket_start_time": 5000,
-        "previous_bucket": "MAINCOMP", "previous_bucket_start_time": 1000,
+        "bucket": "PLAGIARISM",
+        "bucket_start_time": 5000,
+        "previous_bucket": "MAINCOMP",
+        "previous_bucket_start_time": 1000,
     }
 
 
@@ -149,8 +157,17 @@ def test_corrupt_state_file_exits_1_naming_it_and_is_not_overwritten(
     state.mkdir()
     corrupt = state / "challengeperiod.json"
     corrupt.write_text('{"hk": {"bucket": "NOT_A_BUCKET"')
-    proc = Proc([sys.executable, "-m", "services.challengeperiod_manager_server",
-                 "--ns-port", str(ns_port), "--state-dir", str(state)])
+    proc = Proc(
+        [
+            sys.executable,
+            "-m",
+            "services.challengeperiod_manager_server",
+            "--ns-port",
+            str(ns_port),
+            "--state-dir",
+            str(state),
+        ]
+    )
     try:
         assert proc.popen.wait(timeout=30) == 1
         assert "challengeperiod.json" in proc.errors()
@@ -163,9 +180,20 @@ def test_corrupt_state_file_exits_1_naming_it_and_is_not_overwritten(
 def test_wrong_shape_state_file_is_refused(ns_port: int, tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir()
-    (state / "challengeperiod.json").write_text('{"hk": {"bucket": "NOPE", "bucket_start_time": 1}}')
-    proc = Proc([sys.executable, "-m", "services.challengeperiod_manager_server",
-                 "--ns-port", str(ns_port), "--state-dir", str(state)])
+    (state / "challengeperiod.json").write_text(
+        '{"hk": {"bucket": "NOPE", "bucket_start_time": 1}}'
+    )
+    proc = Proc(
+        [
+            sys.executable,
+            "-m",
+            "services.challengeperiod_manager_server",
+            "--ns-port",
+            str(ns_port),
+            "--state-dir",
+            str(state),
+        ]
+    )
     try:
         assert proc.popen.wait(timeout=30) == 1
         assert "challengeperiod.json" in proc.errors() and "wrong shape" in proc.errors()
@@ -188,8 +216,16 @@ def test_legacy_state_file_is_read(ns_port: int, tmp_path: Path) -> None:
 
 def test_bad_flags_exit_2_with_one_line() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "services.challengeperiod_manager_server", "--refresh-interval-ms", "0"],
-        capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "services.challengeperiod_manager_server",
+            "--refresh-interval-ms",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2
     assert "--refresh-interval-ms" in result.stderr
@@ -203,7 +239,9 @@ def test_server_started_before_nameserver_registers_when_it_answers(tmp_path: Pa
         ns = start_nameserver(port)
         try:
             with ChallengePeriodManager(ns_port=port) as client:
-                wait_until(lambda: _answers(client), 10, "registration after the name server came up")
+                wait_until(
+                    lambda: _answers(client), 10, "registration after the name server came up"
+                )
             assert server.errors().count("does not answer") == 1
         finally:
             ns.close()
@@ -223,8 +261,11 @@ def test_refresh_loop_runs_by_itself(ns_port: int, tmp_path: Path) -> None:
     try:
         with ChallengePeriodManager(ns_port=ns_port) as client:
             client.submit_refresh_inputs({"metagraph_hotkeys": ["j1", "j2"], "miners": {}})
-            wait_until(lambda: sorted(client.get_all_miner_hotkeys()) == ["j1", "j2"], 10,
-                       "the refresh loop to place the metagraph hotkeys")
+            wait_until(
+                lambda: sorted(client.get_all_miner_hotkeys()) == ["j1", "j2"],
+                10,
+                "the refresh loop to place the metagraph hotkeys",
+            )
             assert client.health_check()["last_refresh_ms"] is not None
     finally:
         server.close()

@@ -25,7 +25,7 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def test_stack_starts_everything_and_sigterm_stops_all(tmp_path: Path) -> None:

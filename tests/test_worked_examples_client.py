@@ -13,20 +13,30 @@ pytestmark = pytest.mark.timeout(60)
 S = 1_000
 D = 86_400_000
 WEIGHTS = {
-    "calmar": 0.02, "sharpe": 0.02, "omega": 0.02, "sortino": 0.02,
-    "statistical_confidence": 0.02, "pnl": 0.9,
+    "calmar": 0.02,
+    "sharpe": 0.02,
+    "omega": 0.02,
+    "sortino": 0.02,
+    "statistical_confidence": 0.02,
+    "pnl": 0.9,
 }
 
 
 @pytest.fixture(params=["direct", "remote"])
 def client(request: pytest.FixtureRequest) -> ChallengePeriodManager:
-    return request.getfixturevalue("direct_client" if request.param == "direct" else "remote_client")
+    return request.getfixturevalue(
+        "direct_client" if request.param == "direct" else "remote_client"
+    )
 
 
 def miner(min_mdd: float = 0.99, trading_days: int = 10, first: int = S) -> dict[str, Any]:
     return {
-        "first_order_time_ms": first, "n_positions": 3, "ledger_start_ms": first,
-        "n_checkpoints": 5, "min_mdd": min_mdd, "trading_days": trading_days,
+        "first_order_time_ms": first,
+        "n_positions": 3,
+        "ledger_start_ms": first,
+        "n_checkpoints": 5,
+        "min_mdd": min_mdd,
+        "trading_days": trading_days,
     }
 
 
@@ -42,7 +52,9 @@ def asset_class(values: dict[str, float]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("offset", "eliminated"), [(90 * D, False), (90 * D + 1, True)])
-def test_challenge_time_bound(client: ChallengePeriodManager, offset: int, eliminated: bool) -> None:
+def test_challenge_time_bound(
+    client: ChallengePeriodManager, offset: int, eliminated: bool
+) -> None:
     client.submit_refresh_inputs({"metagraph_hotkeys": ["m"], "miners": {"m": miner()}})
     client.refresh_now(current_time_ms=S)
     summary = client.refresh_now(current_time_ms=S + offset)
@@ -62,10 +74,13 @@ def test_time_wins_over_drawdown(client: ChallengePeriodManager) -> None:
     assert summary["eliminated"] == {"m": ("FAILED_CHALLENGE_PERIOD_TIME", -1)}
 
 
-@pytest.mark.parametrize(("min_mdd", "expected"), [
-    (0.89, {"m": ("FAILED_CHALLENGE_PERIOD_DRAWDOWN", 11.0)}),
-    (0.90, {}),
-])
+@pytest.mark.parametrize(
+    ("min_mdd", "expected"),
+    [
+        (0.89, {"m": ("FAILED_CHALLENGE_PERIOD_DRAWDOWN", 11.0)}),
+        (0.90, {}),
+    ],
+)
 def test_drawdown_examples(client: ChallengePeriodManager, min_mdd: float, expected: dict) -> None:
     client.submit_refresh_inputs({"metagraph_hotkeys": ["m"], "miners": {"m": miner(min_mdd)}})
     summary = client.refresh_now(current_time_ms=S + D)
@@ -73,10 +88,13 @@ def test_drawdown_examples(client: ChallengePeriodManager, min_mdd: float, expec
     assert client.has_miner("m") is (not expected)
 
 
-@pytest.mark.parametrize(("candidate_value", "promoted", "demoted"), [
-    (0.75, ["miner"], ["miner25"]),
-    (0.1, [], []),
-])
+@pytest.mark.parametrize(
+    ("candidate_value", "promoted", "demoted"),
+    [
+        (0.75, ["miner"], ["miner25"]),
+        (0.1, [], []),
+    ],
+)
 def test_promotion_example_25_miners(
     client: ChallengePeriodManager, candidate_value: float, promoted: list, demoted: list
 ) -> None:
@@ -85,14 +103,16 @@ def test_promotion_example_25_miners(
     for hotkey in main:
         client.set_miner_bucket(hotkey, "MAINCOMP", S)
     hotkeys = [*main, "miner"]
-    client.submit_refresh_inputs({
-        "metagraph_hotkeys": hotkeys,
-        "miners": {hk: miner(trading_days=61) for hk in hotkeys},
-        "scores": {
-            "crypto": asset_class({**main, "miner": candidate_value}),
-            "forex": asset_class(main),
-        },
-    })
+    client.submit_refresh_inputs(
+        {
+            "metagraph_hotkeys": hotkeys,
+            "miners": {hk: miner(trading_days=61) for hk in hotkeys},
+            "scores": {
+                "crypto": asset_class({**main, "miner": candidate_value}),
+                "forex": asset_class(main),
+            },
+        }
+    )
     summary = client.refresh_now(current_time_ms=now)
     assert summary["promoted"] == promoted
     assert summary["demoted"] == demoted
@@ -111,11 +131,13 @@ def test_promotion_example_5_miners(client: ChallengePeriodManager) -> None:
     for hotkey in main:
         client.set_miner_bucket(hotkey, "MAINCOMP", S)
     hotkeys = [*main, "cand"]
-    client.submit_refresh_inputs({
-        "metagraph_hotkeys": hotkeys,
-        "miners": {hk: miner(trading_days=61) for hk in hotkeys},
-        "scores": {"crypto": asset_class({**main, "cand": 0.5})},
-    })
+    client.submit_refresh_inputs(
+        {
+            "metagraph_hotkeys": hotkeys,
+            "miners": {hk: miner(trading_days=61) for hk in hotkeys},
+            "scores": {"crypto": asset_class({**main, "cand": 0.5})},
+        }
+    )
     summary = client.refresh_now(current_time_ms=now)
     assert summary["promoted"] == ["cand"]
     assert summary["demoted"] == ["m5"]
@@ -129,7 +151,9 @@ def test_eliminated_hotkey_from_elimination_source_leaves_buckets(tmp_path) -> N
             return {"gone"}
 
     client = ChallengePeriodManager(
-        running_unit_tests=True, state_dir=tmp_path, elimination_manager=FakeEliminations()  # type: ignore[arg-type]
+        running_unit_tests=True,
+        state_dir=tmp_path,
+        elimination_manager=FakeEliminations(),  # type: ignore[arg-type]
     )
     try:
         client.set_miner_bucket("gone", "MAINCOMP", S)

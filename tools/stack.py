@@ -104,12 +104,12 @@ def _children(args: argparse.Namespace) -> list[Child]:
                 "--refresh-interval-ms",
                 str(args.refresh_interval_ms),
             ],
-            lambda: ChallengePeriodManager(**address),  # type: ignore[arg-type]
+            lambda: ChallengePeriodManager(**address),
         ),
         Child(
             "EliminationManagerServer",
             [*python, "services.elimination_manager_server", *common],
-            lambda: EliminationManager(**address),  # type: ignore[arg-type]
+            lambda: EliminationManager(**address),
         ),
     ]
 
