@@ -32,15 +32,15 @@ class UsageError(Exception):
     """A flag or environment value is wrong; the launcher exits 2 with this message."""
 
 
-def _env_port(env: Mapping[str, str], name: str, default: int) -> int:
+def env_port(env: Mapping[str, str], name: str, default: int) -> int:
+    """A port number from environment variable ``name``, or ``default`` when unset."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        port = int(raw)
-    except ValueError:
-        raise UsageError(f"{name} must be a port number, got {raw!r}") from None
-    return port
+        return port_number(raw)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"{name}: {exc}") from None
 
 
 def port_number(text: str) -> int:
@@ -64,7 +64,7 @@ def add_nameserver_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]
     parser.add_argument(
         "--ns-port",
         type=port_number,
-        default=_env_port(env, "CPM_NS_PORT", DEFAULT_NS_PORT),
+        default=env_port(env, "CPM_NS_PORT", DEFAULT_NS_PORT),
         help="name server port [CPM_NS_PORT, default %(default)s]",
     )
 
@@ -109,8 +109,10 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # Pyro5 logs every handshake failure with a traceback at DEBUG only; keep it quiet.
     logging.getLogger("Pyro5").setLevel(logging.WARNING)
+    # Pyro5's client logs every refused connection at ERROR; our callers turn those into
+    # one outage line (and one recovery line) of their own.
+    logging.getLogger("Pyro5.client").setLevel(logging.CRITICAL)
 
 
 def fail(message: str, code: int) -> int:
