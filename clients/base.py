@@ -10,8 +10,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from Pyro5.api import Proxy
-
 from clients.spawn import SpawnedService
 from clients.transport import DirectTransport, RemoteTransport, Transport
 from nameserver import NameServerAddress
@@ -87,14 +85,11 @@ class ServiceClient:
             self.ns,
             timeout_s=self.timeout_s,
             read_only=self.read_only_methods,
-            configure_proxy=self._configure_proxy,
+            auth_token=self.auth_token,
         )
         self._transport = self._remote
         if spawn_server:
             self._spawn_if_missing(None if state_dir is None else Path(state_dir))
-
-    def _configure_proxy(self, proxy: Proxy) -> None:
-        """Hook for per-proxy settings (authentication)."""
 
     def _spawn_if_missing(self, state_dir: Path | None) -> None:
         try:

@@ -18,7 +18,7 @@ from services.models import (
     check_time,
 )
 from services.refresh_inputs import parse_refresh_inputs, refresh_inputs_to_wire
-from services.wire import dumps
+from services.wire import dumps_arg
 
 if TYPE_CHECKING:
     from clients.elimination_manager import EliminationManager
@@ -97,7 +97,6 @@ class ChallengePeriodManager(ServiceClient):
     def __enter__(self) -> ChallengePeriodManager:
         return self
 
-
     # -- elimination reasons --------------------------------------------------------------
 
     def get_all_elimination_reasons(self) -> dict[str, ReasonTuple]:
@@ -115,11 +114,11 @@ class ChallengePeriodManager(ServiceClient):
     def update_elimination_reasons(self, reasons: dict[str, ReasonTuple]) -> int:
         """Merge ``reasons`` into the pending ones; returns how many are pending."""
         checked = check_reasons(reasons, "reasons")
-        return int(self._call("update_elimination_reasons_rpc", dumps(checked)))
+        return int(self._call("update_elimination_reasons_rpc", dumps_arg(checked, "reasons")))
 
     def pop_elimination_reasons(self, hotkeys: list[str] | None = None) -> dict[str, ReasonTuple]:
         """Remove and return all pending reasons, or only those of ``hotkeys``, atomically."""
-        arg = None if hotkeys is None else dumps(check_hotkeys(hotkeys, "hotkeys"))
+        arg = None if hotkeys is None else dumps_arg(check_hotkeys(hotkeys, "hotkeys"), "hotkeys")
         return _reasons(json.loads(self._call("pop_elimination_reasons_rpc", arg)))
 
     # -- miners ---------------------------------------------------------------------------
@@ -215,7 +214,11 @@ class ChallengePeriodManager(ServiceClient):
     def submit_refresh_inputs(self, inputs: dict[str, Any]) -> int:
         """Hand the service the inputs of the next refreshes; returns their sequence number."""
         parsed = parse_refresh_inputs(inputs)
-        return int(self._call("submit_refresh_inputs_rpc", dumps(refresh_inputs_to_wire(parsed))))
+        return int(
+            self._call(
+                "submit_refresh_inputs_rpc", dumps_arg(refresh_inputs_to_wire(parsed), "inputs")
+            )
+        )
 
     def refresh_now(self, current_time_ms: int | None = None) -> dict[str, Any]:
         """Run one refresh now; returns promoted, demoted, eliminated, added, pruned."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from clients.base import ServiceClient
 from services.models import check_hotkey, check_hotkeys, check_reason, check_time
-from services.wire import dumps
+from services.wire import dumps_arg
 
 if TYPE_CHECKING:
     from clients.challengeperiod_manager import ChallengePeriodManager
@@ -97,7 +97,11 @@ class EliminationManager(ServiceClient):
 
     def delete_eliminations(self, hotkeys: list[str]) -> int:
         """Remove the rows of ``hotkeys``; returns how many were removed."""
-        return int(self._call("delete_eliminations_rpc", dumps(check_hotkeys(hotkeys, "hotkeys"))))
+        return int(
+            self._call(
+                "delete_eliminations_rpc", dumps_arg(check_hotkeys(hotkeys, "hotkeys"), "hotkeys")
+            )
+        )
 
     def process_eliminations(self, current_time_ms: int | None = None) -> dict[str, list[str]]:
         """Record every pending reason of the challenge-period service as a row."""

@@ -21,6 +21,7 @@ import Pyro5.errors
 from Pyro5.api import Proxy
 
 from nameserver import NameServerAddress, connect_nameserver
+from services.auth import check_server_answer, client_hello
 from services.errors import (
     AuthenticationError,
     CpmError,
@@ -61,6 +62,16 @@ def translate_error(exc: BaseException) -> BaseException:
     if isinstance(exc, OSError):
         return StateWriteError(message)
     return RemoteError(f"{type(exc).__name__}: {message}")
+
+
+def _authenticating_proxy(token: str) -> type[Proxy]:
+    """A Proxy class that refuses a service unless it proves it knows ``token``."""
+
+    class AuthenticatingProxy(Proxy):
+        def _pyroValidateHandshake(self, response: Any) -> None:
+            check_server_answer(token, self._pyroHandshake, response)
+
+    return AuthenticatingProxy
 
 
 def _connection_closed_by_peer(proxy: Proxy) -> bool:
@@ -105,13 +116,16 @@ class RemoteTransport:
         *,
         timeout_s: float,
         read_only: frozenset[str],
-        configure_proxy: Callable[[Proxy], None] | None = None,
+        auth_token: str | None = None,
     ) -> None:
         self.service_name = service_name
         self.ns = ns
         self.timeout_s = timeout_s
         self.read_only = read_only
-        self._configure_proxy = configure_proxy
+        self._auth_token = auth_token or None
+        self._proxy_class = (
+            Proxy if self._auth_token is None else _authenticating_proxy(self._auth_token)
+        )
         self._uri: str | None = None
         self._uri_lock = threading.Lock()
         self._local = threading.local()
@@ -142,16 +156,23 @@ class RemoteTransport:
         uri = self._uri
         if uri is None or fresh_lookup:
             uri = self.resolve()
-        proxy = Proxy(uri)
+        proxy = self._proxy_class(uri)
         proxy._pyroTimeout = self.timeout_s
-        if self._configure_proxy is not None:
-            self._configure_proxy(proxy)
+        if self._auth_token is not None:
+            proxy._pyroHandshake = client_hello(self._auth_token)
         try:
             proxy._pyroBind()
+        except AuthenticationError:
+            proxy._pyroRelease()
+            raise
         except Pyro5.errors.CommunicationError as exc:
             proxy._pyroRelease()
-            if isinstance(exc.__cause__, PermissionError) or "auth" in str(exc).lower():
-                raise AuthenticationError(str(exc)) from None
+            if "authentication" in str(exc):
+                reason = str(exc).rsplit("rejected: ", 1)[-1]
+                raise AuthenticationError(
+                    f"{self.service_name} at {uri} refused this client: {reason} "
+                    "(check CPM_AUTH_TOKEN)"
+                ) from None
             raise ServiceUnavailableError(
                 f"{self.service_name} at {uri} (found in name server "
                 f"{self.ns.host}:{self.ns.port}) does not answer: {exc}"

@@ -341,7 +341,10 @@ def _build(args: argparse.Namespace, settings: ServerSettings) -> ChallengePerio
     # Found by name on every refresh's first call after an outage, so a restarted
     # elimination service on a new port is picked up without a restart here.
     eliminations = EliminationManager(
-        ns_host=settings.ns.host, ns_port=settings.ns.port, timeout_s=5.0
+        ns_host=settings.ns.host,
+        ns_port=settings.ns.port,
+        timeout_s=5.0,
+        auth_token=settings.auth_token or "",
     )
     return ChallengePeriodManagerServer(
         settings.state_dir,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,8 @@ import Pyro5.errors
 from Pyro5.api import Daemon, Proxy
 
 from nameserver import NameServerAddress
+from services.auth import ClientVerifier
+from services.errors import AuthenticationError
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,32 @@ class NameRegistration:
             pass
 
 
+class CpmDaemon(Daemon):
+    """A Pyro5 daemon that, given a verifier, admits only clients that prove the auth token."""
+
+    def __init__(self, *, verifier: ClientVerifier | None = None, **kwargs: Any) -> None:
+        self._verifier = verifier
+        super().__init__(**kwargs)
+
+    def validateHandshake(self, conn: Any, data: Any) -> Any:
+        """Check the client's proof; the answer carries the service's own proof."""
+        if self._verifier is None:
+            return super().validateHandshake(conn, data)
+        try:
+            return self._verifier.answer(data)
+        except AuthenticationError as exc:
+            log.warning("refused a connection from %s: %s", _peer(conn), exc)
+            raise
+
+
+def _peer(conn: Any) -> str:
+    try:
+        host, port = conn.sock.getpeername()[:2]
+    except (OSError, AttributeError, ValueError):
+        return "an unknown peer"
+    return f"{host}:{port}"
+
+
 class ServiceHost:
     """A daemon serving one object, registered by name; ``stop()`` undoes it all."""
 
@@ -130,10 +157,10 @@ class ServiceHost:
         host: str,
         port: int,
         ns_address: NameServerAddress,
-        daemon_factory: type[Daemon] = Daemon,
-        daemon_kwargs: Mapping[str, Any] | None = None,
+        auth_token: str | None = None,
     ) -> None:
-        self.daemon = daemon_factory(host=host, port=port, **dict(daemon_kwargs or {}))
+        verifier = None if not auth_token else ClientVerifier(auth_token)
+        self.daemon = CpmDaemon(host=host, port=port, verifier=verifier)
         self.uri = str(self.daemon.register(obj, objectId=info.name))
         self.registration = NameRegistration(ns_address, info, self.uri)
         self._loop = threading.Thread(

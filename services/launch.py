@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import threading
 from collections.abc import Callable
@@ -16,10 +17,12 @@ from nameserver import NameServerAddress
 from services import cli
 from services.errors import CorruptStateError, StateWriteError
 from services.hosting import ServiceHost, ServiceInfo
+from services.wire import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("cpm.launch")
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+DEFAULT_IDLE_TIMEOUT_S = 60.0
+DEFAULT_MAX_CONNECTIONS = 80
 
 
 class Service(Protocol):
@@ -41,6 +44,7 @@ class ServerSettings:
     ns: NameServerAddress
     state_dir: Path
     fsync: bool
+    auth_token: str | None
 
 
 @dataclass(frozen=True)
@@ -54,12 +58,48 @@ class ServiceSpec:
     build: Callable[[argparse.Namespace, ServerSettings], Service]
 
 
-def configure_pyro() -> None:
+class _QuietIdleTimeouts(logging.Filter):
+    """Pyro5 logs a warning each time it drops an idle connection; that is routine here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("error during handleRequest") and "timeout" in message)
+
+
+def configure_pyro(*, idle_timeout_s: float, max_connections: int) -> None:
     """Pyro5 settings for a service process; only launchers call this."""
     pyro_config.SERVERTYPE = "thread"
     # Without TCP_NODELAY, small replies wait on Nagle's algorithm.
     pyro_config.SOCK_NODELAY = True
     pyro_config.MAX_MESSAGE_SIZE = MAX_MESSAGE_BYTES
+    # Each open connection holds a worker thread: idle or half-open ones are dropped after
+    # this long so they cannot exhaust the pool (clients reconnect transparently).
+    pyro_config.COMMTIMEOUT = idle_timeout_s
+    pyro_config.THREADPOOL_SIZE = max_connections
+    pyro_config.THREADPOOL_SIZE_MIN = min(4, max_connections)
+    logging.getLogger("Pyro5.svr_threads").addFilter(_QuietIdleTimeouts())
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` names only this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_settings(args: argparse.Namespace, token: str | None) -> None:
+    if not token and not is_loopback(args.host) and not args.insecure:
+        raise cli.UsageError(
+            f"refusing to listen on {args.host} without CPM_AUTH_TOKEN: anyone who reaches "
+            "it could change the state; set the token, or pass --insecure to accept that"
+        )
+    if args.idle_timeout_s <= 0:
+        raise cli.UsageError("--idle-timeout-s must be positive")
+    if not 1 <= args.max_connections <= 10_000:
+        raise cli.UsageError("--max-connections must be between 1 and 10000")
 
 
 def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
@@ -69,20 +109,43 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
     cli.add_nameserver_flags(parser, env)
     cli.add_state_dir_flag(parser, env)
     cli.add_server_flags(parser)
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback --host without CPM_AUTH_TOKEN",
+    )
+    parser.add_argument(
+        "--idle-timeout-s",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT_S,
+        help="drop a connection idle this long [%(default)s]",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="open connections served at once; more are refused [%(default)s]",
+    )
     spec.add_flags(parser)
+    token = env.get("CPM_AUTH_TOKEN") or None
     try:
         args = parser.parse_args(argv)
     except cli.UsageError as exc:
         return cli.fail(str(exc), cli.EXIT_USAGE)
+    try:
+        _check_settings(args, token)
+    except cli.UsageError as exc:
+        return cli.fail(f"{spec.prog}: {exc}", cli.EXIT_USAGE)
     settings = ServerSettings(
         host=args.host,
         port=args.port,
         ns=NameServerAddress(args.ns_host, args.ns_port),
         state_dir=Path(args.state_dir),
         fsync=args.fsync,
+        auth_token=token,
     )
     cli.setup_logging(args.log_level)
-    configure_pyro()
+    configure_pyro(idle_timeout_s=args.idle_timeout_s, max_connections=args.max_connections)
     stop = threading.Event()
     cli.install_stop_handlers(stop)
     try:
@@ -93,7 +156,12 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
         return cli.fail(f"{spec.prog}: {exc}", cli.EXIT_FAILURE)
     try:
         host = ServiceHost(
-            service, spec.info, host=settings.host, port=settings.port, ns_address=settings.ns
+            service,
+            spec.info,
+            host=settings.host,
+            port=settings.port,
+            ns_address=settings.ns,
+            auth_token=token,
         )
     except OSError as exc:
         service.close()
@@ -105,7 +173,8 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
     service.start_background()
     print(
         f"{spec.info.name} serving at {host.uri}, state dir {settings.state_dir}, "
-        f"name server {settings.ns.host}:{settings.ns.port}",
+        f"name server {settings.ns.host}:{settings.ns.port}, "
+        f"auth {'on' if token else 'off'}",
         flush=True,
     )
     stop.wait()

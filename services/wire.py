@@ -25,9 +25,23 @@ from services.errors import (
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text."""
     return json.dumps(value, separators=(",", ":"))
+
+
+def dumps_arg(value: Any, name: str) -> str:
+    """JSON text of an argument, refused when the service would refuse its message."""
+    text = dumps(value)
+    if len(text) > MAX_MESSAGE_BYTES:
+        raise InvalidInputError(
+            f"{name} is {len(text) / 2**20:.0f} MiB as a message; the limit is "
+            f"{MAX_MESSAGE_BYTES // 2**20} MiB: send it in parts"
+        )
+    return text
 
 
 def loads_arg(value: Any, name: str) -> Any:
