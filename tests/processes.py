@@ -97,8 +97,8 @@ class Proc:
         self.stderr.close()
 
 
-def start_nameserver(port: int, *extra: str) -> Proc:
-    proc = Proc([sys.executable, "-m", "nameserver", "--port", str(port), *extra])
+def start_nameserver(port: int, *extra: str, env: dict[str, str] | None = None) -> Proc:
+    proc = Proc([sys.executable, "-m", "nameserver", "--port", str(port), *extra], env=env)
     proc.wait_for_output("ready")
     return proc
 
