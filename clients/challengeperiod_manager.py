@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 from clients.base import ServiceClient
 from services.models import (
     MinerBucket,
-    MinerEntry,
     ReasonTuple,
     check_bucket,
     check_hotkey,
     check_hotkeys,
     check_reasons,
     check_time,
+    entry_from_args,
 )
 from services.refresh_inputs import parse_refresh_inputs, refresh_inputs_to_wire
 from services.wire import dumps_arg
@@ -157,12 +157,7 @@ class ChallengePeriodManager(ServiceClient):
         prev_time: int | None = None,
     ) -> bool:
         """Place or replace a miner's whole entry; True when the hotkey was new."""
-        entry = MinerEntry(
-            check_bucket(bucket, "bucket"),
-            check_time(start_time, "start_time"),
-            None if prev_bucket is None else check_bucket(prev_bucket, "prev_bucket"),
-            None if prev_time is None else check_time(prev_time, "prev_time"),
-        )
+        entry = entry_from_args(bucket, start_time, prev_bucket, prev_time)
         return bool(
             self._call(
                 "set_miner_bucket_rpc",

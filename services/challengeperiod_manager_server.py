@@ -29,12 +29,12 @@ from services.hosting import ServiceInfo
 from services.launch import ServerSettings, ServiceSpec, run_service
 from services.models import (
     MinerBucket,
-    MinerEntry,
     check_bucket,
     check_hotkey,
     check_hotkeys,
     check_reasons,
     check_time,
+    entry_from_args,
 )
 from services.refresh_inputs import EMPTY_INPUTS, RefreshInputs, parse_refresh_inputs
 from services.timeutil import now_ms
@@ -219,12 +219,7 @@ class ChallengePeriodManagerServer:
         prev_time: Any = None,
     ) -> bool:
         """Place or replace a miner; True when it was new."""
-        entry = MinerEntry(
-            check_bucket(bucket, "bucket"),
-            check_time(start_time, "start_time"),
-            None if prev_bucket is None else check_bucket(prev_bucket, "prev_bucket"),
-            None if prev_time is None else check_time(prev_time, "prev_time"),
-        )
+        entry = entry_from_args(bucket, start_time, prev_bucket, prev_time)
         return self._state.set_miner(check_hotkey(hotkey), entry)
 
     @expose

@@ -1,38 +1,24 @@
-"""The challenge-period state: miners and pending elimination reasons in local dicts,
-guarded by one lock, every change journalled before it is applied in memory."""
+"""The challenge-period state: miners and pending elimination reasons in local dicts."""
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.challengeperiod_rules import RefreshOutcome
-from services.durable_store import DurableStore, Op
+from services.durable_store import DurableState, DurableStore, Op
 from services.models import MinerBucket, MinerEntry, ReasonTuple
 
 
-class ChallengePeriodState:
-    """Miners by hotkey and pending reasons; thread-safe, durable, versioned.
-
-    Single-key reads go without the lock (a dict lookup is atomic under the GIL); anything
-    that iterates or changes state holds it, so no reader ever sees half of a change.
-    """
+class ChallengePeriodState(DurableState):
+    """Miners by hotkey and pending reasons; thread-safe, durable, versioned."""
 
     def __init__(self, store: DurableStore) -> None:
-        self._store = store
-        self.lock = threading.RLock()
-        tables, self.version = store.load()
-        self.miners: dict[str, MinerEntry] = tables["miners"]
-        self.reasons: dict[str, ReasonTuple] = tables["reasons"]
+        super().__init__(store)
+        self.miners: dict[str, MinerEntry] = self.tables["miners"]
+        self.reasons: dict[str, ReasonTuple] = self.tables["reasons"]
         self._snapshot_cache: tuple[int, str] | None = None
-
-    def close(self) -> None:
-        """Fold the journal into the files and release them."""
-        with self.lock:
-            self._store.compact({"miners": self.miners, "reasons": self.reasons}, self.version)
-            self._store.close()
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -59,21 +45,6 @@ class ChallengePeriodState:
             return body
 
     # -- changes -------------------------------------------------------------------------
-
-    def _commit(self, ops: list[Op]) -> None:
-        """Journal ``ops`` as the next version, then apply them; caller holds the lock."""
-        if not ops:
-            return
-        self._store.commit(self.version + 1, ops)
-        self.version += 1
-        for op in ops:
-            table = self.miners if op[1] == "miners" else self.reasons
-            if op[0] == "set":
-                table[op[2]] = op[3]
-            else:
-                table.pop(op[2], None)
-        if self._store.due_for_compaction():
-            self._store.compact({"miners": self.miners, "reasons": self.reasons}, self.version)
 
     def set_miner(self, hotkey: str, entry: MinerEntry) -> bool:
         """Place or replace one miner; True when it was new."""

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,3 +247,38 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+class DurableState:
+    """Tables held in memory under one lock; each change is journalled, then applied.
+
+    Subclasses add the operations of one service. Single-key reads may go without the lock
+    (a dict lookup is atomic under the GIL); anything that iterates or changes the tables
+    holds it, so no reader ever sees half of a change.
+    """
+
+    def __init__(self, store: DurableStore) -> None:
+        self._store = store
+        self.lock = threading.RLock()
+        self.tables, self.version = store.load()
+
+    def _commit(self, ops: list[Op]) -> None:
+        """Journal ``ops`` as the next version, then apply them; the caller holds the lock."""
+        if not ops:
+            return
+        self._store.commit(self.version + 1, ops)
+        self.version += 1
+        for op in ops:
+            table = self.tables[op[1]]
+            if op[0] == "set":
+                table[op[2]] = op[3]
+            else:
+                table.pop(op[2], None)
+        if self._store.due_for_compaction():
+            self._store.compact(self.tables, self.version)
+
+    def close(self) -> None:
+        """Fold the journal into the files and release them."""
+        with self.lock:
+            self._store.compact(self.tables, self.version)
+            self._store.close()

@@ -8,12 +8,11 @@ extra keys an older validator wrote are kept as they are.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from services.durable_store import DurableStore, Op, TableFile
+from services.durable_store import DurableState, DurableStore, Op, TableFile
 from services.models import ReasonTuple, check_hotkey, check_int
 
 log = logging.getLogger("cpm.elimination")
@@ -76,33 +75,12 @@ def make_row(hotkey: str, reason: str, dd: float | None, t_ms: int) -> Row:
     }
 
 
-class EliminationState:
+class EliminationState(DurableState):
     """Rows by hotkey; thread-safe, durable, versioned."""
 
     def __init__(self, store: DurableStore) -> None:
-        self._store = store
-        self.lock = threading.RLock()
-        tables, self.version = store.load()
-        self.rows: dict[str, Row] = tables["rows"]
-
-    def close(self) -> None:
-        """Fold the journal into eliminations.json and release it."""
-        with self.lock:
-            self._store.compact({"rows": self.rows}, self.version)
-            self._store.close()
-
-    def _commit(self, ops: list[Op]) -> None:
-        if not ops:
-            return
-        self._store.commit(self.version + 1, ops)
-        self.version += 1
-        for op in ops:
-            if op[0] == "set":
-                self.rows[op[2]] = op[3]
-            else:
-                self.rows.pop(op[2], None)
-        if self._store.due_for_compaction():
-            self._store.compact({"rows": self.rows}, self.version)
+        super().__init__(store)
+        self.rows: dict[str, Row] = self.tables["rows"]
 
     def all_rows(self) -> list[Row]:
         """Every row, oldest first."""

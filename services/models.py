@@ -85,6 +85,18 @@ class MinerEntry:
         )
 
 
+def entry_from_args(
+    bucket: Any, start_time: Any, prev_bucket: Any = None, prev_time: Any = None
+) -> MinerEntry:
+    """The entry ``set_miner_bucket``'s arguments describe, each checked by name."""
+    return MinerEntry(
+        check_bucket(bucket, "bucket"),
+        check_time(start_time, "start_time"),
+        None if prev_bucket is None else check_bucket(prev_bucket, "prev_bucket"),
+        None if prev_time is None else check_time(prev_time, "prev_time"),
+    )
+
+
 def check_hotkey(value: Any, name: str = "hotkey") -> str:
     """A hotkey is a non-empty string of at most MAX_HOTKEY_LENGTH characters."""
     if not isinstance(value, str):

@@ -103,41 +103,25 @@ def start_nameserver(port: int, *extra: str, env: dict[str, str] | None = None) 
     return proc
 
 
+def start_service(
+    module: str, ns_port: int, state_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> Proc:
+    """Start ``python -m module`` as a service and wait until it serves and is registered."""
+    argv = [sys.executable, "-m", module, "--ns-port", str(ns_port), "--state-dir", str(state_dir)]
+    proc = Proc([*argv, *extra], env=env)
+    proc.wait_for_output("serving at")
+    return proc
+
+
 def start_cpm_server(
     ns_port: int, state_dir: Path, *extra: str, env: dict[str, str] | None = None
 ) -> Proc:
-    proc = Proc(
-        [
-            sys.executable,
-            "-m",
-            "services.challengeperiod_manager_server",
-            "--ns-port",
-            str(ns_port),
-            "--state-dir",
-            str(state_dir),
-            *extra,
-        ],
-        env=env,
+    return start_service(
+        "services.challengeperiod_manager_server", ns_port, state_dir, *extra, env=env
     )
-    proc.wait_for_output("serving at")
-    return proc
 
 
 def start_elimination_server(
     ns_port: int, state_dir: Path, *extra: str, env: dict[str, str] | None = None
 ) -> Proc:
-    proc = Proc(
-        [
-            sys.executable,
-            "-m",
-            "services.elimination_manager_server",
-            "--ns-port",
-            str(ns_port),
-            "--state-dir",
-            str(state_dir),
-            *extra,
-        ],
-        env=env,
-    )
-    proc.wait_for_output("serving at")
-    return proc
+    return start_service("services.elimination_manager_server", ns_port, state_dir, *extra, env=env)
