@@ -11,6 +11,21 @@ from clients import ChallengePeriodManager
 from tests.processes import Proc, free_port, start_cpm_server, start_nameserver
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak", action="store_true", help="also run the long soak tests (minutes each)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--soak"):
+        return
+    skip = pytest.mark.skip(reason="soak test: run with --soak")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # A suite that collected or ran nothing must never look green (pytest's "no tests ran"
     # is exit 5, but an all-skipped run exits 0).
