@@ -16,7 +16,7 @@ $(STAMP): $(BIN)/python pyproject.toml setup.cfg
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/cpm-stack
+	$(BIN)/cpm-stack --demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

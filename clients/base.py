@@ -110,6 +110,12 @@ class ServiceClient:
     def _call(self, method: str, *args: Any) -> Any:
         return self._transport.call(method, *args)
 
+    def service_uri(self) -> str:
+        """The URI the name server gives for the service now; "in-process" in direct mode."""
+        if self.direct_server is not None:
+            return "in-process"
+        return self._remote.resolve()
+
     def health_check(self) -> dict[str, Any]:
         """Status and counts of the service; ``status`` is "ok" when it is ready."""
         result: dict[str, Any] = self._call("health_check_rpc")

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from clients import ChallengePeriodManager, EliminationManager
 from clients.base import ServiceClient
@@ -27,6 +28,10 @@ log = logging.getLogger("cpm.stack")
 
 READY_TIMEOUT_S = 30.0
 MAX_RESTARTS_PER_MINUTE = 5
+# The demo refreshes at its own accelerated clock; a service refresh at the wall-clock time
+# would judge the miners days "in the past" (promoting at an older time, moving the last
+# refresh time back), so with --demo the service's own loop waits a day unless told otherwise.
+DEMO_REFRESH_INTERVAL_MS = 86_400_000
 
 
 @dataclass
@@ -78,12 +83,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--refresh-interval-ms",
         type=int,
-        default=RulesConfig().refresh_interval_ms,
-        help="the challenge-period service's refresh interval [%(default)s]",
+        help="the challenge-period service's refresh interval "
+        f"[{RulesConfig().refresh_interval_ms}; with --demo {DEMO_REFRESH_INTERVAL_MS}]",
     )
     parser.add_argument("--demo", action="store_true", help="feed the stack a simulated validator")
     cli.add_log_level_flag(parser)
     args = parser.parse_args(argv)
+    if args.refresh_interval_ms is None:
+        args.refresh_interval_ms = (
+            DEMO_REFRESH_INTERVAL_MS if args.demo else RulesConfig().refresh_interval_ms
+        )
     if args.refresh_interval_ms <= 0:
         raise cli.UsageError("--refresh-interval-ms must be a positive number of milliseconds")
     return args
@@ -188,8 +197,9 @@ def main(argv: list[str] | None = None) -> int:
             assert child.process is not None
             print(f"{child.name} ready (pid {child.process.pid})", flush=True)
         print(
-            f"state dir {args.state_dir}; inspect with: cpm-inspect --ns-port {args.ns_port} "
-            "--watch; Ctrl-C stops everything",
+            f"state dir {args.state_dir}\n"
+            f"watch it live, in another terminal: {_inspect_command()} --ns-port {args.ns_port} "
+            "--watch\nCtrl-C stops everything",
             flush=True,
         )
         extra = _start_demo(args, stop) if args.demo else None
@@ -202,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
             child.stop()
         if embedded is not None:
             embedded.stop()
+
+
+def _inspect_command() -> str:
+    """cpm-inspect next to this interpreter (the venv's), so it works without activating it."""
+    beside = Path(sys.executable).parent / "cpm-inspect"
+    return str(beside) if beside.exists() else "cpm-inspect"
 
 
 def _start_demo(args: argparse.Namespace, stop: threading.Event) -> Callable[[], None] | None:

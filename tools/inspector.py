@@ -1,0 +1,187 @@
+"""``cpm-inspect``: a rich terminal view of the live challenge-period and elimination state.
+
+One fetch is a name lookup (to show where the service was found), a health check, ONE
+``get_snapshot`` (so the tables are a consistent view) and the elimination rows. The
+tables themselves are built by ``tools.inspector_view``; only ``main()`` prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import threading
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+
+from clients import ChallengePeriodManager, EliminationManager
+from nameserver import NameServerAddress
+from services import cli
+from services.errors import CpmError
+from services.models import BUCKET_NAMES, MinerBucket
+from tools.inspector_view import ScreenData, build_json, fit_limit, render_screen
+
+# Short, so a dead service shows up as "reconnecting…" quickly instead of freezing the view.
+CLIENT_TIMEOUT_S = 3.0
+DEFAULT_INTERVAL_S = 2.0
+DEFAULT_LIMIT = 20
+
+
+class Source:
+    """Both clients of one stack, fetching everything a screen needs."""
+
+    def __init__(self, ns: NameServerAddress, timeout_s: float = CLIENT_TIMEOUT_S) -> None:
+        self.ns = ns
+        self.timeout_s = timeout_s
+        self.cpm = ChallengePeriodManager(ns_host=ns.host, ns_port=ns.port, timeout_s=timeout_s)
+        self.em = EliminationManager(ns_host=ns.host, ns_port=ns.port, timeout_s=timeout_s)
+
+    def fetch(self) -> ScreenData:
+        """One screen's data; raises the project's errors when the challenge-period side fails."""
+        uri = self.cpm.service_uri()
+        health = self.cpm.health_check()
+        snapshot = self.cpm.get_snapshot()
+        eliminations: list[dict[str, Any]] | None
+        try:
+            eliminations = self.em.get_eliminations()
+        except (CpmError, ConnectionError):
+            eliminations = None
+        return ScreenData(snapshot, health, eliminations, uri, str(self.ns))
+
+    def close(self) -> None:
+        """Release both clients' connections."""
+        self.cpm.close()
+        self.em.close()
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _bucket(text: str) -> MinerBucket:
+    name = text.upper()
+    if name not in BUCKET_NAMES:
+        choices = ", ".join(b.value for b in MinerBucket)
+        raise argparse.ArgumentTypeError(f"unknown bucket {text!r}; choose one of {choices}")
+    return MinerBucket(name)
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = cli.ArgumentParser(
+        prog="cpm-inspect", description="Show the live challenge-period and elimination state."
+    )
+    cli.add_nameserver_flags(parser, cli.environ())
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--watch", action="store_true", help="redraw in place until Ctrl-C")
+    mode.add_argument("--json", action="store_true", help="print one JSON object for scripts")
+    parser.add_argument(
+        "--interval",
+        type=_interval,
+        default=DEFAULT_INTERVAL_S,
+        metavar="SECONDS",
+        help="seconds between redraws with --watch [%(default)s]",
+    )
+    parser.add_argument(
+        "--bucket", type=_bucket, metavar="NAME", help="show only this bucket (any case)"
+    )
+    parser.add_argument(
+        "--limit",
+        type=_limit,
+        metavar="N",
+        help=f"rows per table [{DEFAULT_LIMIT}; with --watch, what fits the terminal]",
+    )
+    args = parser.parse_args(argv)
+    if args.ns_port == 0:
+        raise cli.UsageError("cpm-inspect: --ns-port must name the name server's port, not 0")
+    return args
+
+
+def _exit_code(exc: BaseException) -> int:
+    # Unreachable or refused (auth) is the contract's "service unreachable": 2. Anything
+    # else, say a service answering with an internal error, is a failure: 1.
+    if isinstance(exc, (ConnectionError, PermissionError)):
+        return cli.EXIT_USAGE
+    return cli.EXIT_FAILURE
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _watch(console: Console, source: Source, first: ScreenData, args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    cli.install_stop_handlers(stop)
+    n_tables = 1 if args.bucket is not None else len(MinerBucket)
+
+    def screen(data: ScreenData, status: str | None) -> Any:
+        limit = args.limit or fit_limit(console.size.height, n_tables)
+        return render_screen(data, bucket=args.bucket, limit=limit, status=status)
+
+    data = first
+    with Live(screen(data, None), console=console, auto_refresh=False) as live:
+        while not stop.wait(args.interval):
+            status = None
+            try:
+                data = source.fetch()
+            except (CpmError, ConnectionError) as exc:
+                # Keep the last good tables on screen; the clients look the name up again
+                # on the next fetch, so a restarted service is found wherever it listens.
+                status = f"reconnecting… ({_first_line(exc)})"
+            live.update(screen(data, status), refresh=True)
+    return cli.EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the live state once, as JSON, or redraw it until Ctrl-C; returns the exit code."""
+    try:
+        args = _parse(argv)
+    except cli.UsageError as exc:
+        return cli.fail(str(exc), cli.EXIT_USAGE)
+    # Pyro5 logs refused connections itself; the user gets our one line instead.
+    logging.getLogger("Pyro5").setLevel(logging.CRITICAL)
+    logging.getLogger("Pyro5").addHandler(logging.NullHandler())
+    source: Source | None = None
+    try:
+        source = Source(NameServerAddress(args.ns_host, args.ns_port))
+        data = source.fetch()
+        if args.json:
+            document = build_json(data.snapshot, data.health, data.eliminations, args.bucket)
+            print(json.dumps(document, indent=2))
+            return cli.EXIT_OK
+        console = Console()
+        if args.watch:
+            return _watch(console, source, data, args)
+        console.print(render_screen(data, bucket=args.bucket, limit=args.limit or DEFAULT_LIMIT))
+        return cli.EXIT_OK
+    except (CpmError, ConnectionError, PermissionError) as exc:
+        return cli.fail(f"cpm-inspect: {_first_line(exc)}", _exit_code(exc))
+    except KeyboardInterrupt:
+        return cli.EXIT_OK
+    finally:
+        if source is not None:
+            source.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
