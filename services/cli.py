@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from types import FrameType
 
 EXIT_OK = 0
@@ -102,12 +103,12 @@ def add_log_level_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def setup_logging(level: str) -> None:
-    """One line per record on stderr, with the time and the component."""
+def setup_logging(level: str, path: Path | None = None) -> None:
+    """One line per record on stderr (or appended to ``path``), with the time and the component."""
     logging.basicConfig(
         level=getattr(logging, level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        **({"filename": str(path)} if path is not None else {"stream": sys.stderr}),
     )
     logging.getLogger("Pyro5").setLevel(logging.WARNING)
     # Pyro5's client logs every refused connection at ERROR; our callers turn those into
@@ -122,13 +123,16 @@ def fail(message: str, code: int) -> int:
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT set ``stop`` so the launcher can shut down cleanly and exit 0."""
+    """SIGTERM, SIGINT and SIGHUP set ``stop``, so the launcher shuts down cleanly, exit 0.
+
+    SIGHUP too: closing the terminal of a stack must not orphan its services.
+    """
 
     def _handler(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, _handler)
-    signal.signal(signal.SIGINT, _handler)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _handler)
 
 
 def environ() -> Mapping[str, str]:

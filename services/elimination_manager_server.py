@@ -184,7 +184,8 @@ class EliminationManagerServer:
             # refresh that added reasons since the read keeps them, as only these are popped.
             self._source.pop_elimination_reasons(sorted(reasons))
         if added:
-            log.info("recorded %d eliminations: %s", len(added), ", ".join(added[:10]))
+            shown = ", ".join(added[:3]) + (", …" if len(added) > 3 else "")
+            log.info("recorded %d eliminations: %s", len(added), shown)
         return {"added": added, "skipped": skipped}
 
 

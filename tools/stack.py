@@ -28,6 +28,7 @@ log = logging.getLogger("cpm.stack")
 
 READY_TIMEOUT_S = 30.0
 MAX_RESTARTS_PER_MINUTE = 5
+INSPECTOR = "cpm-inspect"
 # The demo refreshes at its own accelerated clock; a service refresh at the wall-clock time
 # would judge the miners days "in the past" (promoting at an older time, moving the last
 # refresh time back), so with --demo the service's own loop waits a day unless told otherwise.
@@ -43,12 +44,23 @@ class Child:
     client_factory: Callable[[], ServiceClient]
     process: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
+    log_path: Path | None = None
+    interactive: bool = False
 
     def start(self) -> None:
-        """Start the process; its log lines go to this terminal's stderr."""
-        self.process = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
-        )
+        """Start the process; its log goes to ``log_path``, else to this terminal's stderr."""
+        if self.interactive:
+            self.process = subprocess.Popen(self.argv)  # the terminal is its own
+            return
+        if self.log_path is None:
+            self.process = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+            )
+            return
+        with open(self.log_path, "ab") as log_file:
+            self.process = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file
+            )
 
     def ready(self) -> bool:
         """Registered by name and answering its health check."""
@@ -87,8 +99,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         f"[{RulesConfig().refresh_interval_ms}; with --demo {DEMO_REFRESH_INTERVAL_MS}]",
     )
     parser.add_argument("--demo", action="store_true", help="feed the stack a simulated validator")
+    parser.add_argument(
+        "--view",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show the live inspector in this terminal, logs to STATE_DIR/logs "
+        "[default: with --demo on a terminal]",
+    )
     cli.add_log_level_flag(parser)
     args = parser.parse_args(argv)
+    if args.view is None:
+        args.view = args.demo and sys.stdin.isatty() and sys.stdout.isatty()
     if args.refresh_interval_ms is None:
         args.refresh_interval_ms = (
             DEMO_REFRESH_INTERVAL_MS if args.demo else RulesConfig().refresh_interval_ms
@@ -145,13 +166,16 @@ def _wait_ready(children: list[Child], stop: threading.Event) -> bool:
 
 
 def _supervise(children: list[Child], stop: threading.Event) -> None:
-    """Restart a child that died, unless it keeps dying."""
+    """Restart a service that died, unless it keeps dying; leaving the view stops all."""
     while not stop.wait(0.5):
         for child in children:
             assert child.process is not None
             code = child.process.poll()
             if code is None:
                 continue
+            if child.name == INSPECTOR:
+                stop.set()
+                return
             now = time.monotonic()
             child.restarts = [t for t in child.restarts if now - t < 60]
             if len(child.restarts) >= MAX_RESTARTS_PER_MINUTE:
@@ -172,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         args = _parse(argv)
     except cli.UsageError as exc:
         return cli.fail(str(exc), cli.EXIT_USAGE)
-    cli.setup_logging(args.log_level)
+    log_dir = Path(args.state_dir) / "logs"
+    if args.view:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    # With the view on, log lines would tear through the live screen: they go to files.
+    cli.setup_logging(args.log_level, log_dir / "stack.log" if args.view else None)
     stop = threading.Event()
     cli.install_stop_handlers(stop)
     address = NameServerAddress(args.ns_host, args.ns_port)
@@ -188,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(f"name server started at {address}", flush=True)
     children = _children(args)
+    if args.view:
+        for child in children:
+            child.log_path = log_dir / f"{child.name}.log"
     try:
         for child in children:
             child.start()
@@ -203,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         extra = _start_demo(args, stop) if args.demo else None
+        if args.view:
+            print(f"logs in {log_dir}", flush=True)
+            children.append(_inspector_child(args))
+            children[-1].start()
         _supervise(children, stop)
         if extra is not None:
             extra()
@@ -212,6 +247,26 @@ def main(argv: list[str] | None = None) -> int:
             child.stop()
         if embedded is not None:
             embedded.stop()
+
+
+def _inspector_child(args: argparse.Namespace) -> Child:
+    """cpm-inspect --watch in this terminal (it inherits stdin, stdout and stderr)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "tools.inspector",
+        "--ns-host",
+        args.ns_host,
+        "--ns-port",
+        str(args.ns_port),
+        "--watch",
+    ]
+    return Child(
+        INSPECTOR,
+        argv,
+        lambda: ChallengePeriodManager(ns_port=args.ns_port),
+        interactive=True,
+    )
 
 
 def _inspect_command() -> str:
