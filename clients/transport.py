@@ -74,6 +74,12 @@ def _authenticating_proxy(token: str) -> type[Proxy]:
     return AuthenticatingProxy
 
 
+def _release_from_any_thread(proxy: Proxy) -> None:
+    """Close a proxy's connection, whichever thread made it."""
+    proxy._pyroClaimOwnership()
+    proxy._pyroRelease()
+
+
 def _connection_closed_by_peer(proxy: Proxy) -> bool:
     """True when the peer has closed the proxy's socket (checked without blocking)."""
     conn = proxy._pyroConnection
@@ -129,7 +135,9 @@ class RemoteTransport:
         self._uri: str | None = None
         self._uri_lock = threading.Lock()
         self._local = threading.local()
-        self._proxies: list[Proxy] = []
+        # Every proxy made, with its thread, so close() can release them all and proxies of
+        # threads that ended are released instead of holding a service worker each.
+        self._proxies: list[tuple[threading.Thread, Proxy]] = []
         self._closed = False
 
     def resolve(self) -> str:
@@ -183,7 +191,11 @@ class RemoteTransport:
             # change that, so it sets the option on its own sockets.
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._uri_lock:
-            self._proxies.append(proxy)
+            ended = [p for thread, p in self._proxies if not thread.is_alive()]
+            self._proxies = [(t, p) for t, p in self._proxies if t.is_alive()]
+            self._proxies.append((threading.current_thread(), proxy))
+        for orphan in ended:
+            _release_from_any_thread(orphan)
         self._local.proxy = proxy
         return proxy
 
@@ -208,8 +220,7 @@ class RemoteTransport:
     def _drop(self, proxy: Proxy) -> None:
         self._local.proxy = None
         with self._uri_lock:
-            if proxy in self._proxies:
-                self._proxies.remove(proxy)
+            self._proxies = [(t, p) for t, p in self._proxies if p is not proxy]
         proxy._pyroRelease()
 
     def call(self, method: str, *args: Any) -> Any:
@@ -240,6 +251,5 @@ class RemoteTransport:
         self._closed = True
         with self._uri_lock:
             proxies, self._proxies = self._proxies, []
-        for proxy in proxies:
-            proxy._pyroClaimOwnership()
-            proxy._pyroRelease()
+        for _, proxy in proxies:
+            _release_from_any_thread(proxy)

@@ -203,3 +203,19 @@ def test_errors_are_the_projects_tree(direct_client: ChallengePeriodManager) -> 
         direct_client.has_miner(3)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError):
         direct_client.get_hotkeys_by_bucket("x")
+
+
+@pytest.mark.integration
+def test_proxies_of_ended_threads_are_released(remote_client: ChallengePeriodManager) -> None:
+    import threading
+
+    def one_call() -> None:
+        remote_client.has_miner("a")
+
+    for _ in range(5):
+        thread = threading.Thread(target=one_call)
+        thread.start()
+        thread.join()
+    remote_client.has_miner("a")  # a new thread's connection prunes the ended ones
+    transport = remote_client._transport
+    assert len(transport._proxies) <= 2  # this thread's, and at most the last ended one's
