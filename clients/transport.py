@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import Pyro5.errors
 from Pyro5.api import Proxy
 
+from clients.lean_proxy import LeanProxy
 from nameserver import NameServerAddress, connect_nameserver
 from services.errors import (
     AuthenticationError,
@@ -142,7 +143,7 @@ class RemoteTransport:
         uri = self._uri
         if uri is None or fresh_lookup:
             uri = self.resolve()
-        proxy = Proxy(uri)
+        proxy = LeanProxy(uri)
         proxy._pyroTimeout = self.timeout_s
         if self._configure_proxy is not None:
             self._configure_proxy(proxy)

@@ -16,6 +16,7 @@ from nameserver import NameServerAddress
 from services import cli
 from services.errors import CorruptStateError, StateWriteError
 from services.hosting import ServiceHost, ServiceInfo
+from services.lean_daemon import LeanDaemon
 
 log = logging.getLogger("cpm.launch")
 
@@ -93,7 +94,12 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
         return cli.fail(f"{spec.prog}: {exc}", cli.EXIT_FAILURE)
     try:
         host = ServiceHost(
-            service, spec.info, host=settings.host, port=settings.port, ns_address=settings.ns
+            service,
+            spec.info,
+            host=settings.host,
+            port=settings.port,
+            ns_address=settings.ns,
+            daemon_factory=LeanDaemon,
         )
     except OSError as exc:
         service.close()
