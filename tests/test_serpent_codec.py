@@ -120,3 +120,13 @@ def test_values_outside_the_subset_are_plain_serpent(value: object) -> None:
 def test_text_without_the_header_is_plain_serpent() -> None:
     data = b"# serpent utf-8 python2.6\n(1,2)"
     assert serpent_codec.loads(data) == serpent.loads(data)
+
+
+def test_long_json_strings_take_the_fast_path_and_decode_exactly() -> None:
+    document = '{"5F' + "1" * 46 + '":["ZOMBIE",-1]}' * 500
+    call = ("ChallengePeriodManagerServer", "update_elimination_reasons_rpc", (document,), {})
+    for data in (serpent_codec.dumps(call), serpent.dumps(call, module_in_classname=True)):
+        assert serpent_codec.loads(data) == serpent.loads(data) == call
+    reply = {"timestamp_ms": 5, "body": document + "\\"}
+    data = serpent_codec.dumps(reply)
+    assert serpent_codec.loads(data) == serpent.loads(data) == reply
