@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clients.base import ServiceClient
+from services import fast_checks
 from services.models import (
     MinerBucket,
     MinerEntry,
@@ -14,7 +15,6 @@ from services.models import (
     check_bucket,
     check_hotkey,
     check_hotkeys,
-    check_reasons,
     check_time,
 )
 from services.refresh_inputs import parse_refresh_inputs, refresh_inputs_to_wire
@@ -97,7 +97,6 @@ class ChallengePeriodManager(ServiceClient):
     def __enter__(self) -> ChallengePeriodManager:
         return self
 
-
     # -- elimination reasons --------------------------------------------------------------
 
     def get_all_elimination_reasons(self) -> dict[str, ReasonTuple]:
@@ -114,8 +113,8 @@ class ChallengePeriodManager(ServiceClient):
 
     def update_elimination_reasons(self, reasons: dict[str, ReasonTuple]) -> int:
         """Merge ``reasons`` into the pending ones; returns how many are pending."""
-        checked = check_reasons(reasons, "reasons")
-        return int(self._call("update_elimination_reasons_rpc", dumps(checked)))
+        arg = fast_checks.reasons_json(reasons, "reasons")
+        return int(self._call("update_elimination_reasons_rpc", arg))
 
     def pop_elimination_reasons(self, hotkeys: list[str] | None = None) -> dict[str, ReasonTuple]:
         """Remove and return all pending reasons, or only those of ``hotkeys``, atomically."""

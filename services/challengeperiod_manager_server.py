@@ -19,7 +19,7 @@ from typing import Any
 
 from Pyro5.api import behavior, expose
 
-from services import challengeperiod_rules, wire
+from services import challengeperiod_rules, fast_checks, wire
 from services.challengeperiod_files import open_store
 from services.challengeperiod_state import ChallengePeriodState
 from services.cli import UsageError
@@ -33,7 +33,6 @@ from services.models import (
     check_bucket,
     check_hotkey,
     check_hotkeys,
-    check_reasons,
     check_time,
 )
 from services.refresh_inputs import EMPTY_INPUTS, RefreshInputs, parse_refresh_inputs
@@ -163,8 +162,8 @@ class ChallengePeriodManagerServer:
     @wire.rpc
     def update_elimination_reasons_rpc(self, reasons: Any) -> int:
         """Merge reasons in (dict.update); returns the number pending."""
-        checked = check_reasons(wire.loads_arg(reasons, "reasons"))
-        return self._state.update_reasons(checked)
+        checked = fast_checks.reasons(wire.loads_arg(reasons, "reasons"))
+        return self._state.update_reasons(checked, wire.one_line_json(reasons))
 
     @expose
     @wire.rpc

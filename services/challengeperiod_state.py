@@ -72,6 +72,9 @@ class ChallengePeriodState:
                 table[op[2]] = op[3]
             else:
                 table.pop(op[2], None)
+        self._compact_if_due()
+
+    def _compact_if_due(self) -> None:
         if self._store.due_for_compaction():
             self._store.compact({"miners": self.miners, "reasons": self.reasons}, self.version)
 
@@ -91,17 +94,25 @@ class ChallengePeriodState:
             self._commit([("del", "miners", hotkey)])
             return True
 
-    def update_reasons(self, reasons: Mapping[str, ReasonTuple]) -> int:
-        """dict.update the pending reasons; returns how many are pending."""
+    def update_reasons(
+        self, reasons: Mapping[str, ReasonTuple], raw_json: str | None = None
+    ) -> int:
+        """dict.update the pending reasons; returns how many are pending.
+
+        ``raw_json``: ``reasons`` as the one-line JSON object a client sent, journalled as
+        it is when every reason in it is a change (see ``DurableStore.commit_merge``).
+        """
         with self.lock:
-            self._commit(
-                [
-                    ("set", "reasons", hk, r)
-                    for hk, r in reasons.items()
-                    if self.reasons.get(hk) != r
-                ]
-            )
-            return len(self.reasons)
+            current = self.reasons
+            changed = {hk: r for hk, r in reasons.items() if current.get(hk) != r}
+            if changed:
+                if len(changed) != len(reasons):
+                    raw_json = None
+                self._store.commit_merge(self.version + 1, "reasons", changed, raw_json)
+                self.version += 1
+                current.update(changed)
+                self._compact_if_due()
+            return len(current)
 
     def clear_reasons(self) -> None:
         """Drop every pending reason."""

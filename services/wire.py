@@ -40,6 +40,13 @@ def loads_arg(value: Any, name: str) -> Any:
     return value
 
 
+def one_line_json(value: Any) -> str | None:
+    """``value`` when it is JSON text on one line (fit for a journal line), else None."""
+    if isinstance(value, str) and "\n" not in value and "\r" not in value:
+        return value
+    return None
+
+
 def to_builtin_error(exc: CpmError) -> Exception:
     """The built-in exception that carries ``exc`` across the wire (serpent knows builtins)."""
     message = str(exc)
