@@ -104,7 +104,10 @@ class ChallengePeriodState:
         """
         with self.lock:
             current = self.reasons
-            changed = {hk: r for hk, r in reasons.items() if current.get(hk) != r}
+            if current.keys().isdisjoint(reasons):
+                changed = reasons  # all new: the usual batch, checked by one C-level pass
+            else:
+                changed = {hk: r for hk, r in reasons.items() if current.get(hk) != r}
             if changed:
                 if len(changed) != len(reasons):
                     raw_json = None
