@@ -253,9 +253,12 @@ class ChallengePeriodManagerServer:
         return wire.dumps(self._state.hotkeys_in(MinerBucket.PLAGIARISM))
 
     @expose
-    def get_snapshot_rpc(self) -> dict[str, Any]:
-        """One consistent view: ``body`` is the JSON of version, miners and reasons."""
-        return {"timestamp_ms": self._clock(), "body": self._state.snapshot_json()}
+    @wire.rpc
+    def get_snapshot_rpc(self, since: Any = None) -> dict[str, Any]:
+        """One consistent view: ``body`` is the JSON of version, miners and reasons; given
+        ``since`` = [epoch, version] of a view the caller holds, maybe only ``changes``."""
+        view = self._state.snapshot_since(wire.check_since(since))
+        return {"timestamp_ms": self._clock(), "epoch": self._state.changes.epoch, **view}
 
     # -- refresh ------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.challengeperiod_rules import RefreshOutcome
+from services.change_log import ChangeLog
 from services.durable_store import DurableStore, Op
 from services.models import MinerBucket, MinerEntry, ReasonTuple
 
@@ -27,6 +28,7 @@ class ChallengePeriodState:
         self.miners: dict[str, MinerEntry] = tables["miners"]
         self.reasons: dict[str, ReasonTuple] = tables["reasons"]
         self._snapshot_cache: tuple[int, str] | None = None
+        self.changes = ChangeLog(self.version)
 
     def close(self) -> None:
         """Fold the journal into the files and release them."""
@@ -58,6 +60,37 @@ class ChallengePeriodState:
             self._snapshot_cache = (self.version, body)
             return body
 
+    def snapshot_since(self, since: tuple[str, int] | None) -> dict[str, str]:
+        """What a client holding ``since`` = (epoch, version) lacks, as JSON text.
+
+        ``{"changes": ...}`` holds the version and, per table, each key changed since then
+        with its current value (null when deleted); ``{"body": ...}`` is the whole
+        snapshot, sent when ``since`` is None, from another epoch, or older than the log.
+        Either is one consistent view, taken under the lock.
+        """
+        with self.lock:
+            keys = None
+            if since is not None and since[0] == self.changes.epoch:
+                keys = self.changes.keys_since(since[1])
+            if keys is None:
+                return {"body": self.snapshot_json()}
+            miners, reasons = self.miners, self.reasons
+            changed_miners = {}
+            for hk in keys.get("miners", ()):
+                entry = miners.get(hk)
+                changed_miners[hk] = None if entry is None else entry.to_wire()
+            changed_reasons = {hk: reasons.get(hk) for hk in keys.get("reasons", ())}
+            return {
+                "changes": json.dumps(
+                    {
+                        "version": self.version,
+                        "miners": changed_miners,
+                        "elimination_reasons": changed_reasons,
+                    },
+                    separators=(",", ":"),
+                )
+            }
+
     # -- changes -------------------------------------------------------------------------
 
     def _commit(self, ops: list[Op]) -> None:
@@ -72,6 +105,10 @@ class ChallengePeriodState:
                 table[op[2]] = op[3]
             else:
                 table.pop(op[2], None)
+        for name in ("miners", "reasons"):
+            keys = [op[2] for op in ops if op[1] == name]
+            if keys:
+                self.changes.record(self.version, name, keys)
         self._compact_if_due()
 
     def _compact_if_due(self) -> None:
@@ -114,6 +151,7 @@ class ChallengePeriodState:
                 self._store.commit_merge(self.version + 1, "reasons", changed, raw_json)
                 self.version += 1
                 current.update(changed)
+                self.changes.record(self.version, "reasons", changed)
                 self._compact_if_due()
             return len(current)
 

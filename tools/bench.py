@@ -41,7 +41,7 @@ def run(effort: work.Effort, console: Console) -> dict[str, Any]:
     with BenchEnv() as env:
         cpm = env.cpm_client()
         elim = env.elimination_client()
-        cached = env.cpm_client()  # no read cache yet: the same path as the plain client
+        cached = env.cpm_client(max_staleness_ms=CACHE_STALENESS_MS)
         try:
             console.log("placing 256 miners")
             setup = ValidatorWorkload(256)
