@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ class ChallengePeriodManagerServer:
         self._inputs: RefreshInputs | None = None
         self._inputs_seq = 0
         self._last_refresh_ms: int | None = None
+        self._last_refresh_duration_ms: float | None = None
         self._refresh_lock = threading.Lock()
         self._loop_stop = threading.Event()
         self._loop: threading.Thread | None = None
@@ -82,6 +84,7 @@ class ChallengePeriodManagerServer:
             "pid": os.getpid(),
             "timestamp_ms": self._clock(),
             "last_refresh_ms": self._last_refresh_ms,
+            "last_refresh_duration_ms": self._last_refresh_duration_ms,
             "inputs_seq": self._inputs_seq,
             **counts,
         }
@@ -304,6 +307,7 @@ class ChallengePeriodManagerServer:
         return self._known_eliminated
 
     def _refresh(self, now: int) -> dict[str, Any]:
+        started = time.perf_counter()
         eliminated = self._eliminated_hotkeys()
         with self._refresh_lock, self._state.lock:
             outcome = challengeperiod_rules.refresh(
@@ -316,7 +320,10 @@ class ChallengePeriodManagerServer:
             )
             self._state.apply_refresh(outcome)
             self._last_refresh_ms = now
+            # Server-side cost of the whole refresh, durable write included (cpm-bench).
+            self._last_refresh_duration_ms = round((time.perf_counter() - started) * 1000, 3)
         return {
+            "duration_ms": self._last_refresh_duration_ms,
             "promoted": outcome.promoted,
             "demoted": outcome.demoted,
             "eliminated": {hk: list(r) for hk, r in outcome.new_reasons.items()},

@@ -203,3 +203,11 @@ def test_errors_are_the_projects_tree(direct_client: ChallengePeriodManager) -> 
         direct_client.has_miner(3)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError):
         direct_client.get_hotkeys_by_bucket("x")
+
+
+def test_refresh_reports_its_server_side_duration(client: ChallengePeriodManager) -> None:
+    client.submit_refresh_inputs({"metagraph_hotkeys": ["a"], "miners": {}})
+    summary = client.refresh_now()
+    assert summary["added"] == ["a"]
+    assert isinstance(summary["duration_ms"], float) and summary["duration_ms"] >= 0
+    assert client.health_check()["last_refresh_duration_ms"] == summary["duration_ms"]
