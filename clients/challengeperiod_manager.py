@@ -102,8 +102,8 @@ class ChallengePeriodManager(ServiceClient):
 
     # -- the local copy (get_snapshot, and the read cache when max_staleness_ms is set) ----
 
-    def _fetch_since(self, since: list[Any] | None) -> dict[str, Any]:
-        reply: dict[str, Any] = self._call("get_snapshot_rpc", since)
+    def _fetch_since(self, since: list[Any] | None) -> dict[str, Any] | str:
+        reply: dict[str, Any] | str = self._call("get_snapshot_rpc", since)
         return reply
 
     def _cached(self) -> SnapshotMirror | None:

@@ -19,7 +19,11 @@ from services.models import MinerBucket, ReasonTuple
 
 # (bucket, bucket_start_time, previous_bucket, previous_bucket_start_time)
 Entry = tuple[MinerBucket, int, "MinerBucket | None", "int | None"]
-Fetch = Callable[["list[Any] | None"], dict[str, Any]]
+Fetch = Callable[["list[Any] | None"], "dict[str, Any] | str"]
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _entry(raw: dict[str, Any]) -> Entry:
@@ -61,9 +65,11 @@ class SnapshotMirror:
             self._apply(reply)
             return started
 
-    def _apply(self, reply: dict[str, Any]) -> None:
+    def _apply(self, raw_reply: dict[str, Any] | str) -> None:
+        # A reply to since=None is a dict holding JSON text; to a since, one JSON document.
+        reply: dict[str, Any] = _json(raw_reply)
         if "changes" in reply:
-            changes = json.loads(reply["changes"])
+            changes = _json(reply["changes"])
             miners = {
                 hk: None if raw is None else _entry(raw) for hk, raw in changes["miners"].items()
             }
@@ -81,7 +87,7 @@ class SnapshotMirror:
                         self.reasons[hk] = (reason[0], reason[1])
                 self._update(reply, changes["version"], touched=bool(miners))
             return
-        body = json.loads(reply["body"])
+        body = _json(reply["body"])
         fresh_miners = {hk: _entry(raw) for hk, raw in body["miners"].items()}
         fresh_reasons = {hk: (r[0], r[1]) for hk, r in body["elimination_reasons"].items()}
         with self.lock:

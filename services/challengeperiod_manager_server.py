@@ -257,11 +257,16 @@ class ChallengePeriodManagerServer:
 
     @expose
     @wire.rpc
-    def get_snapshot_rpc(self, since: Any = None) -> dict[str, Any]:
-        """One consistent view: ``body`` is the JSON of version, miners and reasons; given
-        ``since`` = [epoch, version] of a view the caller holds, maybe only ``changes``."""
-        view = self._state.snapshot_since(wire.check_since(since))
-        return {"timestamp_ms": self._clock(), "epoch": self._state.changes.epoch, **view}
+    def get_snapshot_rpc(self, since: Any = None) -> dict[str, Any] | str:
+        """One consistent view: ``body`` is the JSON of version, miners and reasons. Given
+        ``since`` = [epoch, version] of a view the caller holds: one JSON document with
+        only the ``changes`` when the service can tell them, else the ``body``."""
+        checked = wire.check_since(since)
+        kind, text = self._state.snapshot_since(checked)
+        timestamp, epoch = self._clock(), self._state.changes.epoch
+        if checked is None:
+            return {"timestamp_ms": timestamp, "epoch": epoch, kind: text}
+        return f'{{"timestamp_ms":{timestamp:d},"epoch":"{epoch}","{kind}":{text}}}'
 
     # -- refresh ------------------------------------------------------------------------
 

@@ -60,36 +60,32 @@ class ChallengePeriodState:
             self._snapshot_cache = (self.version, body)
             return body
 
-    def snapshot_since(self, since: tuple[str, int] | None) -> dict[str, str]:
-        """What a client holding ``since`` = (epoch, version) lacks, as JSON text.
+    def snapshot_since(self, since: tuple[str, int] | None) -> tuple[str, str]:
+        """What a client holding ``since`` = (epoch, version) lacks: (kind, JSON text).
 
-        ``{"changes": ...}`` holds the version and, per table, each key changed since then
-        with its current value (null when deleted); ``{"body": ...}`` is the whole
-        snapshot, sent when ``since`` is None, from another epoch, or older than the log.
-        Either is one consistent view, taken under the lock.
+        Kind ``"changes"``: the version and, per table, each key changed since then with
+        its current value (null when deleted). Kind ``"body"``: the whole snapshot, when
+        ``since`` is None, from another epoch, or older than the log. Either is one
+        consistent view, taken under the lock.
         """
         with self.lock:
             keys = None
             if since is not None and since[0] == self.changes.epoch:
                 keys = self.changes.keys_since(since[1])
             if keys is None:
-                return {"body": self.snapshot_json()}
+                return "body", self.snapshot_json()
             miners, reasons = self.miners, self.reasons
             changed_miners = {}
             for hk in keys.get("miners", ()):
                 entry = miners.get(hk)
                 changed_miners[hk] = None if entry is None else entry.to_wire()
             changed_reasons = {hk: reasons.get(hk) for hk in keys.get("reasons", ())}
-            return {
-                "changes": json.dumps(
-                    {
-                        "version": self.version,
-                        "miners": changed_miners,
-                        "elimination_reasons": changed_reasons,
-                    },
-                    separators=(",", ":"),
-                )
+            changes = {
+                "version": self.version,
+                "miners": changed_miners,
+                "elimination_reasons": changed_reasons,
             }
+            return "changes", json.dumps(changes, separators=(",", ":"))
 
     # -- changes -------------------------------------------------------------------------
 

@@ -29,20 +29,20 @@ def _full(version: int, miners: dict[str, Any], epoch: str = "e1") -> dict[str, 
     return {"timestamp_ms": 1, "epoch": epoch, "body": json.dumps(body)}
 
 
-def _changes(version: int, miners: dict[str, Any], reasons: dict[str, Any]) -> dict[str, Any]:
+def _changes(version: int, miners: dict[str, Any], reasons: dict[str, Any]) -> str:
     body = {"version": version, "miners": miners, "elimination_reasons": reasons}
-    return {"timestamp_ms": 2, "epoch": "e1", "changes": json.dumps(body)}
+    return json.dumps({"timestamp_ms": 2, "epoch": "e1", "changes": body})
 
 
 class FakeService:
     """Answers get_snapshot_rpc(since) from a list of replies; records the calls."""
 
-    def __init__(self, *replies: dict[str, Any]) -> None:
+    def __init__(self, *replies: dict[str, Any] | str) -> None:
         self.replies = list(replies)
         self.calls: list[Any] = []
         self.during_fetch: Any = None
 
-    def __call__(self, since: Any) -> dict[str, Any]:
+    def __call__(self, since: Any) -> dict[str, Any] | str:
         self.calls.append(since)
         if self.during_fetch is not None:
             self.during_fetch()
@@ -196,8 +196,16 @@ def test_state_sends_changes_or_everything(tmp_path: Path) -> None:
     epoch, version = state.changes.epoch, state.version
     state.set_miner("b", MinerEntry(MinerBucket.MAINCOMP, 2))
     state.remove_miner("a")
-    changes = json.loads(state.snapshot_since((epoch, version))["changes"])
+    kind, text = state.snapshot_since((epoch, version))
+    assert kind == "changes"
+    changes = json.loads(text)
     assert changes["miners"] == {"a": None, "b": MinerEntry(MinerBucket.MAINCOMP, 2).to_wire()}
-    assert "body" in state.snapshot_since(("another-epoch", version))
-    assert "body" in state.snapshot_since(None)
+    assert state.snapshot_since(("another-epoch", version))[0] == "body"
+    assert state.snapshot_since(None)[0] == "body"
+    assert state.snapshot_since((epoch, state.version)) == (
+        "changes",
+        json.dumps({"version": state.version, "miners": {}, "elimination_reasons": {}}).replace(
+            " ", ""
+        ),
+    )
     state.close()
