@@ -167,13 +167,14 @@ class ChallengePeriodState:
     def apply_refresh(self, outcome: RefreshOutcome) -> None:
         """Replace the miners by a refresh's result and merge its new reasons."""
         with self.lock:
-            ops: list[Op] = [
-                ("del", "miners", hk) for hk in self.miners if hk not in outcome.miners
-            ]
+            current = self.miners
+            ops: list[Op] = [("del", "miners", hk) for hk in current.keys() - outcome.miners.keys()]
+            # An unchanged miner is the very same entry object: `is` settles it before the
+            # dataclass __eq__ has to compare four fields.
             ops += [
                 ("set", "miners", hk, e)
                 for hk, e in outcome.miners.items()
-                if self.miners.get(hk) != e
+                if (old := current.get(hk)) is not e and old != e
             ]
             ops += [
                 ("set", "reasons", hk, r)
