@@ -32,7 +32,7 @@ class Effort:
 
 DEFAULT = Effort(
     lookups=3000,
-    batch_reps={10: 40, 100: 20, 1000: 5},
+    batch_reps={10: 60, 100: 40, 1000: 8},
     cycle_sizes=(256, 10_000),
     cycles=3,
     throughput_s=2.0,
