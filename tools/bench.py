@@ -68,6 +68,9 @@ def run(effort: work.Effort, console: Console) -> dict[str, Any]:
         finally:
             for client in (cpm, cached, elim):
                 client.close()
+        # Sized refreshes start from clean state on both services: hotkeys the earlier
+        # cycles eliminated would otherwise leave a refresh less to do.
+        env.start_service("elimination")
         results["server_refresh"] = {}
         for size in effort.server_sizes:
             console.log(f"server-side refresh at {size:,} miners")

@@ -40,6 +40,7 @@ def evaluate(results: dict[str, Any]) -> list[Target]:
     batch = results["reason_batches"]["100"]
     speedup = _ratio(batch["manager_per_item_us"], batch["service_one_call_us"])
     snapshot = results["snapshot_256_us"]["service"]["p50"]
+    lookup_alongside = results["snapshot_256_us"]["service_lookup"]["p50"]
     four = results["throughput_calls_per_s"]["4"]
     handoff = max(results["handoff_latency_ms"])
     targets = [
@@ -58,9 +59,10 @@ def evaluate(results: dict[str, Any]) -> list[Target]:
         ),
         Target(
             "snapshot of 256 miners vs single lookup",
-            f"{snapshot:.0f} µs = {_ratio(snapshot, service):.1f}x lookup",
+            f"{snapshot:.0f} µs = {_ratio(snapshot, lookup_alongside):.1f}x lookup "
+            f"({lookup_alongside:.0f} µs, timed in turn)",
             "≤ 2x",
-            _ratio(snapshot, service) <= 2,
+            _ratio(snapshot, lookup_alongside) <= 2,
         ),
         Target(
             "throughput, 4 client threads",
