@@ -99,7 +99,9 @@ class LeanProxy(Proxy):
         if reply.flags & protocol.FLAGS_ITEMSTREAMRESULT:
             # Streams need Pyro5's iterator machinery; no service of this project streams.
             raise errors.ProtocolError("streamed results are not supported by LeanProxy")
-        data = _SERPENT.recreate_classes(serpent_codec.loads(reply.data))
+        data, plain = serpent_codec.loads_plain(reply.data)
+        if not plain:
+            data = _SERPENT.recreate_classes(data)
         if reply.flags & protocol.FLAGS_EXCEPTION:
             raise data
         return data

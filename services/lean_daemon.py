@@ -28,6 +28,8 @@ from services import pyro_frames, serpent_codec
 _SERPENT = serializers.serializers["serpent"]
 _PLAIN_FLAGS = protocol.FLAGS_CORR_ID
 _PYRO_SPECIAL = frozenset({"__getattr__", "__setattr__"})
+# Results that are never iterators; isinstance(x, Iterator) is an ABC check, not cheap.
+_PLAIN_RESULTS = frozenset({bool, int, float, str, bytes, type(None), dict, list, tuple, set})
 
 
 class _Replay:
@@ -71,7 +73,7 @@ class LeanRequestsMixin:
 
     def _plain_call(self, payload: bytes) -> tuple[Any, str, Any, Any] | None:
         try:
-            call = serpent_codec.loads(payload)
+            call, plain = serpent_codec.loads_plain(payload)
         except Exception:
             return None  # Pyro5's own path reports the error as it always does
         if type(call) is not tuple or len(call) != 4:
@@ -82,7 +84,9 @@ class LeanRequestsMixin:
         obj = self.objectsById.get(object_id)  # type: ignore[attr-defined]
         if obj is None or isinstance(obj, type):
             return None
-        return obj, method_name, _SERPENT.recreate_classes(vargs), _SERPENT.recreate_classes(kwargs)
+        if not plain:
+            vargs, kwargs = _SERPENT.recreate_classes(vargs), _SERPENT.recreate_classes(kwargs)
+        return obj, method_name, vargs, kwargs
 
     def _serve(
         self,
@@ -112,7 +116,7 @@ class LeanRequestsMixin:
         ctx.serializer_id = _SERPENT.serializer_id
         is_callback = False
         try:
-            method = _get_attribute(obj, method_name)
+            method = self._exposed_method(obj, method_name)
             is_callback = getattr(method, "_pyroCallback", False)
             try:
                 data = method(*vargs, **kwargs)
@@ -121,7 +125,7 @@ class LeanRequestsMixin:
                     self, ctx.client_sock_addr, method, vargs, kwargs, error
                 )
                 raise
-            if isinstance(data, Iterator):
+            if type(data) not in _PLAIN_RESULTS and isinstance(data, Iterator):
                 is_stream, data = self._streamResponse(data, conn)  # type: ignore[attr-defined]
                 if is_stream:
                     raise _Stream(data)
@@ -161,6 +165,18 @@ class LeanRequestsMixin:
             conn.sock.sendall(reply)
         except OSError as exc:
             raise errors.ConnectionClosedError(f"sending: connection lost: {exc}") from None
+
+    def _exposed_method(self, obj: Any, name: str) -> Any:
+        # Pyro5 checks the name and the method's @expose on every call; both are properties
+        # of the class, so a name that passed once for a class passes again.
+        cache: set[tuple[type, str]] = self.__dict__.setdefault("_lean_exposed", set())
+        key = (type(obj), name)
+        if key in cache:
+            return getattr(obj, name)
+        method = _get_attribute(obj, name)
+        if callable(method) and not isinstance(obj, type):
+            cache.add(key)
+        return method
 
     @staticmethod
     def _peer(conn: Any) -> Any:

@@ -43,6 +43,7 @@ _NAME = r"'([^'\\\n\r\x00]*)'"
 _CALL = re.compile(rf"\({_NAME}, ?{_NAME}, ?\(((?:(?:{_SCALAR}), ?)+(?:{_SCALAR})?|)\), ?\{{\}}\)")
 _ARG = re.compile(_SCALAR)
 _CLOSE = {"(": ")", "[": "]", "{": "}"}
+_CONSTANTS: dict[bytes, Any] = {b"True": True, b"False": False, b"None": None}
 
 
 class _NotSimple(Exception):
@@ -81,20 +82,30 @@ def dumps(value: Any) -> bytes:
 
 def loads(data: bytes | bytearray | memoryview) -> Any:
     """The value of serpent text, like ``serpent.loads``."""
+    return loads_plain(data)[0]
+
+
+def loads_plain(data: bytes | bytearray | memoryview) -> tuple[Any, bool]:
+    """(value, plain): ``plain`` is True when the value holds no dict but an empty one, so
+    nothing a Pyro5 serializer would turn into a class (``recreate_classes`` can be skipped)."""
     raw = bytes(data)
     if raw.startswith(HEADER):
+        body = raw[_HEADER_LEN:]
+        if body in _CONSTANTS:  # the usual reply of a yes/no or a write
+            return _CONSTANTS[body], True
         try:
-            text = raw[_HEADER_LEN:].decode()
+            text = body.decode()
             call = _CALL.fullmatch(text) if len(text) < _SHORT else None
             if call is not None:
                 obj, method, args = call.groups()
-                return (obj, method, tuple(_scalar(a) for a in _ARG.findall(args)), {})
+                args_tuple = tuple(_scalar(a) for a in _ARG.findall(args))
+                return (obj, method, args_tuple, {}), True
             value, end = _parse(text, 0)
             if _TOKEN_TAIL.fullmatch(text, end):
-                return value
+                return value, type(value) in _SCALARS
         except (_NotSimple, UnicodeDecodeError, RecursionError):
             pass
-    return serpent.loads(raw)
+    return serpent.loads(raw), False
 
 
 _TOKEN_TAIL = re.compile(r"[ \t\r\n]*")

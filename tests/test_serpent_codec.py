@@ -130,3 +130,12 @@ def test_long_json_strings_take_the_fast_path_and_decode_exactly() -> None:
     reply = {"timestamp_ms": 5, "body": document + "\\"}
     data = serpent_codec.dumps(reply)
     assert serpent_codec.loads(data) == serpent.loads(data) == reply
+
+
+def test_plain_flag_is_only_set_when_no_class_dict_can_be_inside() -> None:
+    assert serpent_codec.loads_plain(HEADER + b"True") == (True, True)
+    assert serpent_codec.loads_plain(HEADER + b"'hk'") == ("hk", True)
+    call = serpent_codec.dumps(("o", "m", ("hk", 1), {}))
+    assert serpent_codec.loads_plain(call) == (("o", "m", ("hk", 1), {}), True)
+    as_class = serpent_codec.dumps({"__class__": "ValueError", "args": ["x"]})
+    assert serpent_codec.loads_plain(as_class)[1] is False
