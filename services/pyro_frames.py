@@ -21,6 +21,8 @@ _TAG = b"PYRO"
 _VERSION = protocol.PROTOCOL_VERSION
 _MAGIC = 0x4DC5
 _RECV_CHUNK = 65536
+# (type, serializer id, flags, seq, data size, annotations size, correlation id)
+Header = tuple[int, int, int, int, int, int, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ def pack(
     return header + payload
 
 
-def parse_header(header: bytes) -> tuple[int, int, int, int, int, int, bytes]:
+def parse_header(header: bytes) -> Header:
     """(type, serializer id, flags, seq, data size, annotations size, correlation id)."""
     tag, version, msgtype, ser, flags, seq, dsize, asize, corr, _, magic = HEADER.unpack(header)
     if tag != _TAG or version != _VERSION or magic != _MAGIC:
@@ -63,9 +65,9 @@ def parse_header(header: bytes) -> tuple[int, int, int, int, int, int, bytes]:
     return msgtype, ser, flags, seq, dsize, asize, corr
 
 
-def frame(header: bytes, body: bytes) -> Frame:
-    """A received message from its header and the bytes after it."""
-    msgtype, ser, flags, seq, _dsize, asize, _ = parse_header(header)
+def frame(header: bytes, body: bytes, fields: Header | None = None) -> Frame:
+    """A received message from its header (``fields``: already parsed) and what follows."""
+    msgtype, ser, flags, seq, _dsize, asize, _ = fields or parse_header(header)
     if not asize and not flags & protocol.FLAGS_COMPRESSED:
         return Frame(msgtype, ser, flags, seq, {}, body)
     msg = protocol.ReceivingMessage(header, body)  # annotations and compression: Pyro5's code
@@ -82,7 +84,8 @@ def exchange(sock: socket.socket, request: bytes) -> Frame:
             if not more:
                 raise errors.ConnectionClosedError("receiving: connection lost")
             data += more
-        _, _, _, _, dsize, asize, _ = parse_header(data[:HEADER_SIZE])
+        fields = parse_header(data[:HEADER_SIZE])
+        dsize, asize = fields[4], fields[5]
         missing = HEADER_SIZE + asize + dsize - len(data)
         if missing > 0:
             rest = bytearray(missing)
@@ -100,7 +103,7 @@ def exchange(sock: socket.socket, request: bytes) -> Frame:
         raise errors.TimeoutError("receiving: timeout") from None
     except OSError as exc:
         raise errors.ConnectionClosedError(f"connection lost: {exc}") from None
-    return frame(data[:HEADER_SIZE], data[HEADER_SIZE:])
+    return frame(data[:HEADER_SIZE], data[HEADER_SIZE:], fields)
 
 
 def recv_exact(sock: socket.socket, size: int) -> bytes:
