@@ -61,7 +61,7 @@ def run(effort: work.Effort, console: Console) -> dict[str, Any]:
             for size in effort.cycle_sizes:
                 console.log(f"validator cycles at {size:,} miners")
                 results["validator_cycle_ms"][str(size)] = work.validator_cycles(
-                    env, cpm, elim, size, effort.cycles
+                    env, (cpm, cached, elim), size, effort.cycles
                 )
             console.log("elimination handoff")
             results["handoff_latency_ms"] = work.handoff_latency(cpm, elim, effort.handoffs)
