@@ -19,7 +19,6 @@ from services.models import (
     check_hotkeys,
     check_time,
 )
-from services.refresh_inputs import parse_refresh_inputs, refresh_inputs_to_wire
 from services.wire import dumps
 
 if TYPE_CHECKING:
@@ -256,8 +255,8 @@ class ChallengePeriodManager(ServiceClient):
 
     def submit_refresh_inputs(self, inputs: dict[str, Any]) -> int:
         """Hand the service the inputs of the next refreshes; returns their sequence number."""
-        parsed = parse_refresh_inputs(inputs)
-        return int(self._call("submit_refresh_inputs_rpc", dumps(refresh_inputs_to_wire(parsed))))
+        arg = fast_checks.refresh_inputs_json(inputs)
+        return int(self._call("submit_refresh_inputs_rpc", arg))
 
     def refresh_now(self, current_time_ms: int | None = None) -> dict[str, Any]:
         """Run one refresh now; returns promoted, demoted, eliminated, added, pruned."""

@@ -18,6 +18,7 @@ from services.models import (
     ReasonTuple,
     check_reasons,
 )
+from services.refresh_inputs import parse_refresh_inputs, refresh_inputs_to_wire
 from services.wire import dumps
 
 _PAIRS = (tuple, list)
@@ -67,3 +68,45 @@ def reasons_json(value: Any, name: str = "reasons") -> str:
         except (TypeError, ValueError):
             pass
     return dumps(check_reasons(value, name))
+
+
+def refresh_inputs_json(value: Any) -> str:
+    """A ``submit_refresh_inputs`` document as JSON text for the wire.
+
+    The service parses and checks the whole document anyway (any client may call it), and
+    its errors reach the caller as the same ValueError / TypeError naming the field; so the
+    caller's side only screens, with C-level passes, what JSON would change silently:
+    hotkey-keyed mappings whose keys are not all str. Anything unusual is parsed here.
+    """
+    if _plain_inputs(value):
+        try:
+            return dumps(value)
+        except (TypeError, ValueError):
+            pass
+    return dumps(refresh_inputs_to_wire(parse_refresh_inputs(value)))
+
+
+def _str_keys(mapping: Any) -> bool:
+    return type(mapping) is dict and set(map(type, mapping)) <= _STR
+
+
+def _plain_inputs(value: Any) -> bool:
+    if type(value) is not dict or not _str_keys(value.get("miners")):
+        return False
+    plagiarism = value.get("plagiarism")
+    if plagiarism is not None and not _str_keys(plagiarism):
+        return False
+    scores = value.get("scores")
+    if scores is None:
+        return True
+    if type(scores) is not dict:
+        return False
+    for asset_class in scores.values():
+        if type(asset_class) is not dict or not _str_keys(asset_class.get("penalties", {})):
+            return False
+        metrics = asset_class.get("metrics")
+        if type(metrics) is not dict:
+            return False
+        if not all(type(m) is dict and _str_keys(m.get("scores")) for m in metrics.values()):
+            return False
+    return True

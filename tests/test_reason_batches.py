@@ -73,3 +73,35 @@ def test_reason_batches_sent_as_json_replay_after_a_crash(tmp_path: Path) -> Non
         "c": ("LIQUIDATED", 3),
     }
     reopened.close()
+
+
+def test_refresh_inputs_travel_as_given_when_json_keeps_them() -> None:
+    doc = {
+        "metagraph_hotkeys": ["a", "b"],
+        "miners": {"a": {"n_positions": 1}},
+        "scores": {"crypto": {"metrics": {"pnl": {"weight": 1.0, "scores": {"a": 0.5}}}}},
+        "plagiarism": {"b": 5},
+    }
+    assert json.loads(fast_checks.refresh_inputs_json(doc)) == doc
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"metagraph_hotkeys": [], "miners": {1: {}}},
+        {"metagraph_hotkeys": [], "miners": {}, "plagiarism": {2: 5}},
+        {
+            "metagraph_hotkeys": [],
+            "miners": {},
+            "scores": {"c": {"metrics": {"m": {"weight": 1, "scores": {3: 1.0}}}}},
+        },
+    ],
+)
+def test_refresh_inputs_with_keys_json_would_change_are_refused_here(doc: object) -> None:
+    with pytest.raises(InvalidTypeError, match="inputs"):
+        fast_checks.refresh_inputs_json(doc)
+
+
+def test_refresh_inputs_json_cannot_carry_are_converted_here() -> None:
+    text = fast_checks.refresh_inputs_json({"metagraph_hotkeys": {"a"}, "miners": {}})
+    assert json.loads(text)["metagraph_hotkeys"] == ["a"]
