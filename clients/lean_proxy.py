@@ -3,7 +3,7 @@
 Pyro5's ``_pyroInvoke`` encodes with ``serpent.dumps``, reads a reply in three ``recv``
 calls, each after a ``poll`` (Python polls before every I/O on a socket with a timeout),
 and decodes with ``ast.literal_eval``. For a plain call on a connected proxy (serpent,
-two-way, no annotations, no compression, no raw-wire mode) ``LeanProxy`` sends the same
+two-way, no annotations, no compression, no raw-wire mode, no TLS) ``LeanProxy`` sends the same
 bytes, reads the whole reply with one ``recv`` when it fits, and encodes and decodes with
 ``serpent_codec``. The call timeout is kept by the kernel (``SO_RCVTIMEO`` /
 ``SO_SNDTIMEO`` on a blocking socket) instead of a ``poll`` per I/O. Anything else goes to
@@ -58,6 +58,7 @@ class LeanProxy(Proxy):
             or methodname in self._pyroOneway
             or current_context.annotations
             or config.COMPRESSION
+            or hasattr(conn.sock, "getpeercert")  # TLS: Pyro5's own reads and timeouts
         ):
             if conn is not None and conn.sock.gettimeout() is None:
                 # Pyro5's receive loop retries on EAGAIN, so it needs Python's timeout back.

@@ -8,7 +8,8 @@ a registered object) ``LeanRequestsMixin`` reads the message in two ``recv`` cal
 decodes it with ``serpent_codec`` and answers with the same bytes Pyro5 would send.
 Everything else (pings, batches, oneway calls, attributes, annotations, other
 serializers, malformed messages) is handed to Pyro5's own ``handleRequest`` unchanged, by
-replaying the bytes already read. Handshakes are never touched.
+replaying the bytes already read; TLS connections go there from the start. Handshakes are
+never touched.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class LeanRequestsMixin:
 
     def handleRequest(self, conn: Any) -> None:
         """Serve one request from ``conn``; see the module docstring."""
+        if hasattr(conn.sock, "getpeercert"):
+            # TLS sockets take no recv flags (MSG_WAITALL); Pyro5's own path reads them.
+            super().handleRequest(conn)  # type: ignore[misc]
+            return
         header = pyro_frames.recv_exact(conn.sock, pyro_frames.HEADER_SIZE)
         # Validates, and refuses an oversized message before reading it, as Pyro5 does.
         msgtype, ser, flags, seq, dsize, asize, corr = pyro_frames.parse_header(header)

@@ -119,3 +119,43 @@ def test_annotations_travel_both_ways(served: tuple[str, Echo]) -> None:
             assert p.echo("annotated") == [("annotated",), {}]
         finally:
             current_context.annotations = {}
+
+
+class _TlsSocket:
+    """Stands in for an ssl.SSLSocket: it has getpeercert, and takes no recv flags."""
+
+    def getpeercert(self) -> dict[str, str]:
+        return {}
+
+    def gettimeout(self) -> float:
+        return 5.0
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        raise AssertionError("the lean path must not read a TLS socket itself")
+
+
+class _Conn:
+    def __init__(self) -> None:
+        self.sock = _TlsSocket()
+        self.objectId = "echo"
+
+
+def test_tls_connections_take_pyro5s_own_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[object] = []
+    monkeypatch.setattr(Daemon, "handleRequest", lambda self, conn: served.append(conn))
+    daemon = LeanDaemon(host="127.0.0.1", port=0)
+    try:
+        conn = _Conn()
+        daemon.handleRequest(conn)
+        assert served == [conn]
+    finally:
+        daemon.close()
+    invoked: list[str] = []
+    monkeypatch.setattr(
+        Proxy, "_pyroInvoke", lambda self, name, *args, **kwargs: invoked.append(name)
+    )
+    proxy = LeanProxy("PYRO:echo@127.0.0.1:1")
+    proxy._pyroConnection = _Conn()
+    proxy._pyroInvoke("echo", ("x",), None)
+    assert invoked == ["echo"]
+    proxy._pyroConnection = None
