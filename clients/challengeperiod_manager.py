@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clients.base import ServiceClient
+from clients.read_cache import ReadCache, check_max_staleness_ms
+from clients.snapshot_mirror import SnapshotMirror
+from services import fast_checks
 from services.models import (
     MinerBucket,
     ReasonTuple,
     check_bucket,
     check_hotkey,
     check_hotkeys,
-    check_reasons,
     check_time,
     entry_from_args,
 )
@@ -30,18 +32,12 @@ def _reasons(raw: dict[str, list[Any]]) -> dict[str, ReasonTuple]:
     return {hotkey: (r[0], r[1]) for hotkey, r in raw.items()}
 
 
-def _entry(raw: dict[str, Any]) -> dict[str, Any]:
-    prev = raw["previous_bucket"]
-    return {
-        "bucket": MinerBucket(raw["bucket"]),
-        "bucket_start_time": raw["bucket_start_time"],
-        "previous_bucket": None if prev is None else MinerBucket(prev),
-        "previous_bucket_start_time": raw["previous_bucket_start_time"],
-    }
-
-
 class ChallengePeriodManager(ServiceClient):
-    """Client of ChallengePeriodManagerServer (or, in direct mode, an in-process server)."""
+    """Client of ChallengePeriodManagerServer (or, in direct mode, an in-process server).
+
+    ``max_staleness_ms`` (off by default) answers the miner lookups and bucket listings
+    from a local copy never older than that many milliseconds; see ``clients.read_cache``.
+    """
 
     service_name = SERVICE_NAME
     server_module = "services.challengeperiod_manager_server"
@@ -74,7 +70,10 @@ class ChallengePeriodManager(ServiceClient):
         timeout_s: float = 10.0,
         auth_token: str | None = None,
         elimination_manager: EliminationManager | None = None,
+        max_staleness_ms: int | None = None,
     ) -> None:
+        staleness = check_max_staleness_ms(max_staleness_ms)
+
         def make_server(path: Path) -> Any:
             from services.challengeperiod_manager_server import ChallengePeriodManagerServer
 
@@ -93,9 +92,31 @@ class ChallengePeriodManager(ServiceClient):
             auth_token=auth_token,
             make_server=make_server,
         )
+        self._mirror = SnapshotMirror()
+        self._cache = (
+            None if staleness is None else ReadCache(self._mirror, self._fetch_since, staleness)
+        )
 
     def __enter__(self) -> ChallengePeriodManager:
         return self
+
+    # -- the local copy (get_snapshot, and the read cache when max_staleness_ms is set) ----
+
+    def _fetch_since(self, since: list[Any] | None) -> dict[str, Any] | str:
+        reply: dict[str, Any] | str = self._call("get_snapshot_rpc", since)
+        return reply
+
+    def _cached(self) -> SnapshotMirror | None:
+        """The local copy when reads may come from it (synced if too old), else None."""
+        return None if self._cache is None else self._cache.current()
+
+    def _write(self, method: str, *args: Any) -> Any:
+        """A mutating call; afterwards this client's cached reads see its effect."""
+        try:
+            return self._call(method, *args)
+        finally:
+            if self._cache is not None:
+                self._cache.invalidate()
 
     # -- elimination reasons --------------------------------------------------------------
 
@@ -109,38 +130,55 @@ class ChallengePeriodManager(ServiceClient):
 
     def clear_elimination_reasons(self) -> None:
         """Drop every pending reason."""
-        self._call("clear_elimination_reasons_rpc")
+        self._write("clear_elimination_reasons_rpc")
 
     def update_elimination_reasons(self, reasons: dict[str, ReasonTuple]) -> int:
         """Merge ``reasons`` into the pending ones; returns how many are pending."""
-        checked = check_reasons(reasons, "reasons")
-        return int(self._call("update_elimination_reasons_rpc", dumps_arg(checked, "reasons")))
+        arg = fast_checks.reasons_json(reasons, "reasons")
+        return int(self._write("update_elimination_reasons_rpc", arg))
 
     def pop_elimination_reasons(self, hotkeys: list[str] | None = None) -> dict[str, ReasonTuple]:
         """Remove and return all pending reasons, or only those of ``hotkeys``, atomically."""
         arg = None if hotkeys is None else dumps_arg(check_hotkeys(hotkeys, "hotkeys"), "hotkeys")
-        return _reasons(json.loads(self._call("pop_elimination_reasons_rpc", arg)))
+        return _reasons(json.loads(self._write("pop_elimination_reasons_rpc", arg)))
 
     # -- miners ---------------------------------------------------------------------------
 
     def has_miner(self, hotkey: str) -> bool:
         """True when the hotkey is in any bucket."""
-        return bool(self._call("has_miner_rpc", check_hotkey(hotkey)))
+        hotkey = check_hotkey(hotkey)
+        cached = self._cached()
+        if cached is not None:
+            return hotkey in cached.miners
+        return bool(self._call("has_miner_rpc", hotkey))
 
     def get_miner_bucket(self, hotkey: str) -> MinerBucket | None:
         """The miner's bucket, or None."""
-        bucket = self._call("get_miner_bucket_rpc", check_hotkey(hotkey))
+        hotkey = check_hotkey(hotkey)
+        cached = self._cached()
+        if cached is not None:
+            entry = cached.miners.get(hotkey)
+            return None if entry is None else entry[0]
+        bucket = self._call("get_miner_bucket_rpc", hotkey)
         return None if bucket is None else MinerBucket(bucket)
 
     def get_miner_start_time(self, hotkey: str) -> int | None:
         """When the miner entered its bucket (ms), or None."""
-        start: int | None = self._call("get_miner_start_time_rpc", check_hotkey(hotkey))
+        hotkey = check_hotkey(hotkey)
+        cached = self._cached()
+        if cached is not None:
+            entry = cached.miners.get(hotkey)
+            return None if entry is None else entry[1]
+        start: int | None = self._call("get_miner_start_time_rpc", hotkey)
         return start
 
     def get_hotkeys_by_bucket(self, bucket: MinerBucket | str) -> list[str]:
         """Hotkeys in ``bucket``."""
-        name = check_bucket(bucket, "bucket").value
-        result: list[str] = json.loads(self._call("get_hotkeys_by_bucket_rpc", name))
+        checked = check_bucket(bucket, "bucket")
+        cached = self._cached()
+        if cached is not None:
+            return list(cached.bucket_times(checked))
+        result: list[str] = json.loads(self._call("get_hotkeys_by_bucket_rpc", checked.value))
         return result
 
     def get_all_miner_hotkeys(self) -> list[str]:
@@ -159,7 +197,7 @@ class ChallengePeriodManager(ServiceClient):
         """Place or replace a miner's whole entry; True when the hotkey was new."""
         entry = entry_from_args(bucket, start_time, prev_bucket, prev_time)
         return bool(
-            self._call(
+            self._write(
                 "set_miner_bucket_rpc",
                 check_hotkey(hotkey),
                 entry.bucket.value,
@@ -171,53 +209,55 @@ class ChallengePeriodManager(ServiceClient):
 
     def remove_miner(self, hotkey: str) -> bool:
         """Remove a miner; True when it existed."""
-        return bool(self._call("remove_miner_rpc", check_hotkey(hotkey)))
+        return bool(self._write("remove_miner_rpc", check_hotkey(hotkey)))
 
-    def _bucket_times(self, method: str) -> dict[str, int]:
+    def _bucket_times(self, method: str, bucket: MinerBucket) -> dict[str, int]:
+        cached = self._cached()
+        if cached is not None:
+            return cached.bucket_times(bucket)
         result: dict[str, int] = json.loads(self._call(method))
         return result
 
     def get_testing_miners(self) -> dict[str, int]:
         """{hotkey: bucket_start_time} of CHALLENGE."""
-        return self._bucket_times("get_testing_miners_rpc")
+        return self._bucket_times("get_testing_miners_rpc", MinerBucket.CHALLENGE)
 
     def get_success_miners(self) -> dict[str, int]:
         """{hotkey: bucket_start_time} of MAINCOMP."""
-        return self._bucket_times("get_success_miners_rpc")
+        return self._bucket_times("get_success_miners_rpc", MinerBucket.MAINCOMP)
 
     def get_probation_miners(self) -> dict[str, int]:
         """{hotkey: bucket_start_time} of PROBATION."""
-        return self._bucket_times("get_probation_miners_rpc")
+        return self._bucket_times("get_probation_miners_rpc", MinerBucket.PROBATION)
 
     def get_plagiarism_miners(self) -> dict[str, int]:
         """{hotkey: bucket_start_time} of PLAGIARISM."""
-        return self._bucket_times("get_plagiarism_miners_rpc")
+        return self._bucket_times("get_plagiarism_miners_rpc", MinerBucket.PLAGIARISM)
 
     def get_snapshot(self) -> dict[str, Any]:
-        """Version, time, miners and pending reasons, one consistent view."""
-        raw = self._call("get_snapshot_rpc")
-        body = json.loads(raw["body"])
-        return {
-            "version": body["version"],
-            "timestamp_ms": raw["timestamp_ms"],
-            "miners": {hk: _entry(e) for hk, e in body["miners"].items()},
-            "elimination_reasons": _reasons(body["elimination_reasons"]),
-        }
+        """Version, time, miners and pending reasons, one consistent view.
+
+        The client keeps the last view it received and asks the service only for what
+        changed since (one round trip either way), so the answer is as current as a full
+        transfer; see ``clients.snapshot_mirror``.
+        """
+        if self._cache is not None:
+            self._cache.sync()
+        else:
+            self._mirror.sync(self._fetch_since)
+        return self._mirror.snapshot()
 
     # -- refresh --------------------------------------------------------------------------
 
     def submit_refresh_inputs(self, inputs: dict[str, Any]) -> int:
         """Hand the service the inputs of the next refreshes; returns their sequence number."""
-        parsed = parse_refresh_inputs(inputs)
-        return int(
-            self._call(
-                "submit_refresh_inputs_rpc", dumps_arg(refresh_inputs_to_wire(parsed), "inputs")
-            )
-        )
+        # Checked here in full (the error names the field) and again by the service.
+        wire_inputs = refresh_inputs_to_wire(parse_refresh_inputs(inputs))
+        return int(self._call("submit_refresh_inputs_rpc", dumps_arg(wire_inputs, "inputs")))
 
     def refresh_now(self, current_time_ms: int | None = None) -> dict[str, Any]:
         """Run one refresh now; returns promoted, demoted, eliminated, added, pruned."""
         arg = None if current_time_ms is None else check_time(current_time_ms, "current_time_ms")
-        summary: dict[str, Any] = self._call("refresh_now_rpc", arg)
+        summary: dict[str, Any] = self._write("refresh_now_rpc", arg)
         summary["eliminated"] = _reasons(summary["eliminated"])
         return summary

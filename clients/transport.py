@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import Pyro5.errors
 from Pyro5.api import Proxy
 
+from clients.lean_proxy import LeanProxy
 from nameserver import NameServerAddress, connect_nameserver
 from services.auth import check_server_answer, client_hello
 from services.errors import (
@@ -67,7 +68,7 @@ def translate_error(exc: BaseException) -> BaseException:
 def _authenticating_proxy(token: str) -> type[Proxy]:
     """A Proxy class that refuses a service unless it proves it knows ``token``."""
 
-    class AuthenticatingProxy(Proxy):
+    class AuthenticatingProxy(LeanProxy):
         def _pyroValidateHandshake(self, response: Any) -> None:
             check_server_answer(token, self._pyroHandshake, response)
 
@@ -130,7 +131,7 @@ class RemoteTransport:
         self.read_only = read_only
         self._auth_token = auth_token or None
         self._proxy_class = (
-            Proxy if self._auth_token is None else _authenticating_proxy(self._auth_token)
+            LeanProxy if self._auth_token is None else _authenticating_proxy(self._auth_token)
         )
         self._uri: str | None = None
         self._uri_lock = threading.Lock()

@@ -13,13 +13,14 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from Pyro5.api import behavior, expose
 
-from services import challengeperiod_rules, wire
+from services import challengeperiod_rules, fast_checks, wire
 from services.challengeperiod_files import open_store
 from services.challengeperiod_state import ChallengePeriodState
 from services.cli import UsageError
@@ -32,7 +33,6 @@ from services.models import (
     check_bucket,
     check_hotkey,
     check_hotkeys,
-    check_reasons,
     check_time,
     entry_from_args,
 )
@@ -69,6 +69,7 @@ class ChallengePeriodManagerServer:
         self._inputs: RefreshInputs | None = None
         self._inputs_seq = 0
         self._last_refresh_ms: int | None = None
+        self._last_refresh_duration_ms: float | None = None
         self._refresh_lock = threading.Lock()
         self._loop_stop = threading.Event()
         self._loop: threading.Thread | None = None
@@ -83,6 +84,7 @@ class ChallengePeriodManagerServer:
             "pid": os.getpid(),
             "timestamp_ms": self._clock(),
             "last_refresh_ms": self._last_refresh_ms,
+            "last_refresh_duration_ms": self._last_refresh_duration_ms,
             "inputs_seq": self._inputs_seq,
             **counts,
         }
@@ -163,8 +165,8 @@ class ChallengePeriodManagerServer:
     @wire.rpc
     def update_elimination_reasons_rpc(self, reasons: Any) -> int:
         """Merge reasons in (dict.update); returns the number pending."""
-        checked = check_reasons(wire.loads_arg(reasons, "reasons"))
-        return self._state.update_reasons(checked)
+        checked = fast_checks.reasons(wire.loads_arg(reasons, "reasons"))
+        return self._state.update_reasons(checked, wire.one_line_json(reasons))
 
     @expose
     @wire.rpc
@@ -249,9 +251,17 @@ class ChallengePeriodManagerServer:
         return wire.dumps(self._state.hotkeys_in(MinerBucket.PLAGIARISM))
 
     @expose
-    def get_snapshot_rpc(self) -> dict[str, Any]:
-        """One consistent view: ``body`` is the JSON of version, miners and reasons."""
-        return {"timestamp_ms": self._clock(), "body": self._state.snapshot_json()}
+    @wire.rpc
+    def get_snapshot_rpc(self, since: Any = None) -> dict[str, Any] | str:
+        """One consistent view: ``body`` is the JSON of version, miners and reasons. Given
+        ``since`` = [epoch, version] of a view the caller holds: one JSON document with
+        only the ``changes`` when the service can tell them, else the ``body``."""
+        checked = wire.check_since(since)
+        kind, text = self._state.snapshot_since(checked)
+        timestamp, epoch = self._clock(), self._state.changes.epoch
+        if checked is None:
+            return {"timestamp_ms": timestamp, "epoch": epoch, kind: text}
+        return f'{{"timestamp_ms":{timestamp:d},"epoch":"{epoch}","{kind}":{text}}}'
 
     # -- refresh ------------------------------------------------------------------------
 
@@ -297,6 +307,7 @@ class ChallengePeriodManagerServer:
         return self._known_eliminated
 
     def _refresh(self, now: int) -> dict[str, Any]:
+        started = time.perf_counter()
         eliminated = self._eliminated_hotkeys()
         with self._refresh_lock, self._state.lock:
             outcome = challengeperiod_rules.refresh(
@@ -309,7 +320,10 @@ class ChallengePeriodManagerServer:
             )
             self._state.apply_refresh(outcome)
             self._last_refresh_ms = now
+            # Server-side cost of the whole refresh, durable write included (cpm-bench).
+            self._last_refresh_duration_ms = round((time.perf_counter() - started) * 1000, 3)
         return {
+            "duration_ms": self._last_refresh_duration_ms,
             "promoted": outcome.promoted,
             "demoted": outcome.demoted,
             "eliminated": {hk: list(r) for hk, r in outcome.new_reasons.items()},

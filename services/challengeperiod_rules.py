@@ -71,7 +71,19 @@ def refresh(
 
 def remove_eliminated(miners: Mapping[str, MinerEntry], eliminated: AbstractSet[str]) -> Buckets:
     """Step 1: drop the hotkeys that are eliminated or have a pending reason."""
-    return {hk: entry for hk, entry in miners.items() if hk not in eliminated}
+    return _without(miners, miners.keys() & eliminated)
+
+
+def _without(miners: Mapping[str, MinerEntry], hotkeys: Iterable[str]) -> Buckets:
+    """A copy of ``miners`` without ``hotkeys``, in the same order.
+
+    A refresh removes a few hotkeys from many thousands: copying the dict (one C call) and
+    deleting those few is several times faster than rebuilding it entry by entry.
+    """
+    state = dict(miners)
+    for hotkey in hotkeys:
+        del state[hotkey]
+    return state
 
 
 def apply_plagiarism_flags(
@@ -239,8 +251,7 @@ def merge_eliminations(
     # A pending reason has not been written by the elimination service yet; replacing it
     # would change the row it is about to write.
     new_reasons = {hk: reason for hk, reason in reasons.items() if hk not in pending_reasons}
-    state = {hk: entry for hk, entry in miners.items() if hk not in reasons}
-    return state, new_reasons
+    return _without(miners, miners.keys() & reasons.keys()), new_reasons
 
 
 def prune(
@@ -251,5 +262,5 @@ def prune(
     if not registered:
         # An empty metagraph means the chain could not be read, not that every miner left.
         return dict(miners), []
-    pruned = sorted(hk for hk in miners if hk not in registered)
-    return {hk: entry for hk, entry in miners.items() if hk in registered}, pruned
+    pruned = sorted(miners.keys() - registered)
+    return _without(miners, pruned), pruned

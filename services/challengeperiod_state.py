@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.challengeperiod_rules import RefreshOutcome
+from services.change_log import ChangeLog
 from services.durable_store import DurableState, DurableStore, Op
 from services.models import MinerBucket, MinerEntry, ReasonTuple
 
@@ -19,6 +20,7 @@ class ChallengePeriodState(DurableState):
         self.miners: dict[str, MinerEntry] = self.tables["miners"]
         self.reasons: dict[str, ReasonTuple] = self.tables["reasons"]
         self._snapshot_cache: tuple[int, str] | None = None
+        self.changes = ChangeLog(self.version)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -44,7 +46,46 @@ class ChallengePeriodState(DurableState):
             self._snapshot_cache = (self.version, body)
             return body
 
+    def snapshot_since(self, since: tuple[str, int] | None) -> tuple[str, str]:
+        """What a client holding ``since`` = (epoch, version) lacks: (kind, JSON text).
+
+        Kind ``"changes"``: the version and, per table, each key changed since then with
+        its current value (null when deleted). Kind ``"body"``: the whole snapshot, when
+        ``since`` is None, from another epoch, or older than the log. Either is one
+        consistent view, taken under the lock.
+        """
+        with self.lock:
+            keys = None
+            if since is not None and since[0] == self.changes.epoch:
+                keys = self.changes.keys_since(since[1])
+            if keys is None:
+                return "body", self.snapshot_json()
+            miners, reasons = self.miners, self.reasons
+            changed_miners = {}
+            for hk in keys.get("miners", ()):
+                entry = miners.get(hk)
+                changed_miners[hk] = None if entry is None else entry.to_wire()
+            changed_reasons = {hk: reasons.get(hk) for hk in keys.get("reasons", ())}
+            changes = {
+                "version": self.version,
+                "miners": changed_miners,
+                "elimination_reasons": changed_reasons,
+            }
+            return "changes", json.dumps(changes, separators=(",", ":"))
+
     # -- changes -------------------------------------------------------------------------
+
+    def _commit(self, ops: list[Op]) -> None:
+        """Journal and apply ``ops`` (see DurableState), then note the keys they changed."""
+        super()._commit(ops)
+        for name in ("miners", "reasons"):
+            keys = [op[2] for op in ops if op[1] == name]
+            if keys:
+                self.changes.record(self.version, name, keys)
+
+    def _compact_if_due(self) -> None:
+        if self._store.due_for_compaction():
+            self._store.compact(self.tables, self.version)
 
     def set_miner(self, hotkey: str, entry: MinerEntry) -> bool:
         """Place or replace one miner; True when it was new."""
@@ -62,17 +103,29 @@ class ChallengePeriodState(DurableState):
             self._commit([("del", "miners", hotkey)])
             return True
 
-    def update_reasons(self, reasons: Mapping[str, ReasonTuple]) -> int:
-        """dict.update the pending reasons; returns how many are pending."""
+    def update_reasons(
+        self, reasons: Mapping[str, ReasonTuple], raw_json: str | None = None
+    ) -> int:
+        """dict.update the pending reasons; returns how many are pending.
+
+        ``raw_json``: ``reasons`` as the one-line JSON object a client sent, journalled as
+        it is when every reason in it is a change (see ``DurableStore.commit_merge``).
+        """
         with self.lock:
-            self._commit(
-                [
-                    ("set", "reasons", hk, r)
-                    for hk, r in reasons.items()
-                    if self.reasons.get(hk) != r
-                ]
-            )
-            return len(self.reasons)
+            current = self.reasons
+            if current.keys().isdisjoint(reasons):
+                changed = reasons  # all new: the usual batch, checked by one C-level pass
+            else:
+                changed = {hk: r for hk, r in reasons.items() if current.get(hk) != r}
+            if changed:
+                if len(changed) != len(reasons):
+                    raw_json = None
+                self._store.commit_merge(self.version + 1, "reasons", changed, raw_json)
+                self.version += 1
+                current.update(changed)
+                self.changes.record(self.version, "reasons", changed)
+                self._compact_if_due()
+            return len(current)
 
     def clear_reasons(self) -> None:
         """Drop every pending reason."""
@@ -90,13 +143,14 @@ class ChallengePeriodState(DurableState):
     def apply_refresh(self, outcome: RefreshOutcome) -> None:
         """Replace the miners by a refresh's result and merge its new reasons."""
         with self.lock:
-            ops: list[Op] = [
-                ("del", "miners", hk) for hk in self.miners if hk not in outcome.miners
-            ]
+            current = self.miners
+            ops: list[Op] = [("del", "miners", hk) for hk in current.keys() - outcome.miners.keys()]
+            # An unchanged miner is the very same entry object: `is` settles it before the
+            # dataclass __eq__ has to compare four fields.
             ops += [
                 ("set", "miners", hk, e)
                 for hk, e in outcome.miners.items()
-                if self.miners.get(hk) != e
+                if (old := current.get(hk)) is not e and old != e
             ]
             ops += [
                 ("set", "reasons", hk, r)

@@ -28,7 +28,8 @@ from services.errors import CorruptStateError, StateWriteError
 log = logging.getLogger(__name__)
 
 Tables = dict[str, dict[str, Any]]
-# An op is ("set", table, key, json_value) or ("del", table, key).
+# An op is ("set", table, key, value) or ("del", table, key); in the journal a batch can also
+# be ["merge", table, {key: json_value}] (see DurableStore.commit_merge).
 Op = tuple[Any, ...]
 
 
@@ -174,6 +175,9 @@ class DurableStore:
             tables[table][key] = spec.from_json(op[3])
         elif kind == "del":
             tables[table].pop(key, None)
+        elif kind == "merge":
+            for merged_key, value in key.items():
+                tables[table][merged_key] = spec.from_json(value)
         else:
             raise ValueError(f"unknown op {kind!r}")
 
@@ -185,7 +189,27 @@ class DurableStore:
                 encoded.append(["set", op[1], op[2], self._tables[op[1]].to_json(op[3])])
             else:
                 encoded.append(list(op))
-        line = json.dumps({"v": version, "ops": encoded}, separators=(",", ":")).encode() + b"\n"
+        self._append(json.dumps({"v": version, "ops": encoded}, separators=(",", ":")).encode())
+
+    def commit_merge(
+        self, version: int, table: str, values: Mapping[str, Any], raw_json: str | None = None
+    ) -> None:
+        """Make ``table.update(values)`` durable as change ``version``, as one ``merge`` op.
+
+        ``raw_json``, when given, is ``values`` already as a JSON object on one line (as a
+        client sent it and the caller checked it): it goes into the journal as it is, so a
+        batch is not encoded a second time.
+        """
+        if raw_json is None:
+            to_json = self._tables[table].to_json
+            raw_json = json.dumps({k: to_json(v) for k, v in values.items()}, separators=(",", ":"))
+        self._append(
+            f'{{"v":{version:d},"ops":[["merge",{json.dumps(table)},{raw_json}]]}}'.encode()
+        )
+
+    def _append(self, line: bytes) -> None:
+        """Append one journal line (no newline in it) and flush it as configured."""
+        line += b"\n"
         fd: int | None = None
         try:
             fd = self._open_journal()

@@ -18,6 +18,7 @@ from Pyro5.api import Daemon, Proxy
 from nameserver import NameServerAddress
 from services.auth import ClientVerifier
 from services.errors import AuthenticationError
+from services.lean_daemon import LeanRequestsMixin
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class NameRegistration:
             pass
 
 
-class CpmDaemon(Daemon):
+class CpmDaemon(LeanRequestsMixin, Daemon):
     """A Pyro5 daemon that, given a verifier, admits only clients that prove the auth token."""
 
     def __init__(self, *, verifier: ClientVerifier | None = None, **kwargs: Any) -> None:

@@ -54,6 +54,28 @@ def loads_arg(value: Any, name: str) -> Any:
     return value
 
 
+def one_line_json(value: Any) -> str | None:
+    """``value`` when it is JSON text on one line (fit for a journal line), else None."""
+    if isinstance(value, str) and "\n" not in value and "\r" not in value:
+        return value
+    return None
+
+
+def check_since(value: Any) -> tuple[str, int] | None:
+    """A ``since`` argument: None, or [epoch, version] of a view the caller holds."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not isinstance(value[0], str)
+        or isinstance(value[1], bool)
+        or not isinstance(value[1], int)
+    ):
+        raise InvalidTypeError(f"since must be None or [epoch, version], got {value!r:.80}")
+    return value[0], value[1]
+
+
 def to_builtin_error(exc: CpmError) -> Exception:
     """The built-in exception that carries ``exc`` across the wire (serpent knows builtins)."""
     message = str(exc)

@@ -219,3 +219,11 @@ def test_proxies_of_ended_threads_are_released(remote_client: ChallengePeriodMan
     remote_client.has_miner("a")  # a new thread's connection prunes the ended ones
     transport = remote_client._transport
     assert len(transport._proxies) <= 2  # this thread's, and at most the last ended one's
+
+
+def test_refresh_reports_its_server_side_duration(client: ChallengePeriodManager) -> None:
+    client.submit_refresh_inputs({"metagraph_hotkeys": ["a"], "miners": {}})
+    summary = client.refresh_now()
+    assert summary["added"] == ["a"]
+    assert isinstance(summary["duration_ms"], float) and summary["duration_ms"] >= 0
+    assert client.health_check()["last_refresh_duration_ms"] == summary["duration_ms"]

@@ -1,0 +1,47 @@
+"""cpm-bench --quick runs end to end and writes every figure and verdict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tools import bench
+
+EXPECTED = {
+    "machine",
+    "single_lookup_us",
+    "snapshot_256_us",
+    "reason_batches",
+    "throughput_calls_per_s",
+    "validator_cycle_ms",
+    "handoff_latency_ms",
+    "server_refresh",
+    "targets",
+    "duration_s",
+}
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_quick_run_writes_the_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "figures.json"
+    assert bench.main(["--quick", "--output", str(output)]) == 0
+    results = json.loads(output.read_text())
+    assert results.keys() >= EXPECTED
+    assert set(results["single_lookup_us"]) == {
+        "raw_tcp",
+        "manager",
+        "service",
+        "service_cached",
+        "local_dict",
+    }
+    assert set(results["reason_batches"]) == {"10", "100", "1000"}
+    assert all({"name", "figure", "limit", "met"} <= t.keys() for t in results["targets"])
+    assert "Targets" in capsys.readouterr().out
+
+
+def test_bad_flags_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(["--no-such-flag"]) == 2
+    assert "cpm-bench" in capsys.readouterr().err

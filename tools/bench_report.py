@@ -1,0 +1,181 @@
+"""``cpm-bench``'s verdicts and output: targets from the figures, rich tables, the machine.
+
+``evaluate`` and ``render`` are pure (figures in, data or renderables out); only
+``tools.bench.main`` prints and writes files.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class Target:
+    """One goal of issue 6, with this run's figure."""
+
+    name: str
+    figure: str
+    limit: str
+    met: bool
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")
+
+
+def evaluate(results: dict[str, Any]) -> list[Target]:
+    """Each target of issue 6, met or not, from one run's figures."""
+    lookup = results["single_lookup_us"]
+    raw = lookup["raw_tcp"]["p50"]
+    service = lookup["service"]["p50"]
+    cached = lookup["service_cached"]["p50"]
+    batch = results["reason_batches"]["100"]
+    speedup = _ratio(batch["manager_per_item_us"], batch["service_one_call_us"])
+    snapshot = results["snapshot_256_us"]["service"]["p50"]
+    lookup_alongside = results["snapshot_256_us"]["service_lookup"]["p50"]
+    four = results["throughput_calls_per_s"]["4"]
+    handoff = max(results["handoff_latency_ms"])
+    targets = [
+        Target(
+            "single lookup p50 vs raw TCP",
+            f"{service:.0f} µs = {_ratio(service, raw):.1f}x raw {raw:.0f} µs",
+            "≤ 5x",
+            _ratio(service, raw) <= 5,
+        ),
+        Target(
+            "100 reasons: one call vs 100 Manager writes",
+            f"{speedup:.0f}x faster ({batch['service_one_call_us']:.0f} µs vs "
+            f"{batch['manager_per_item_us']:.0f} µs)",
+            "≥ 20x",
+            speedup >= 20,
+        ),
+        Target(
+            "snapshot of 256 miners vs single lookup",
+            f"{snapshot:.0f} µs = {_ratio(snapshot, lookup_alongside):.1f}x lookup "
+            f"({lookup_alongside:.0f} µs, timed in turn)",
+            "≤ 2x",
+            _ratio(snapshot, lookup_alongside) <= 2,
+        ),
+        Target(
+            "throughput, 4 client threads",
+            f"{four:,.0f} calls/s",
+            "≥ 5,000 calls/s",
+            four >= 5000,
+        ),
+        Target("cached lookup p50", f"{cached:.1f} µs", "≤ 10 µs", cached <= 10),
+        Target("elimination handoff (max)", f"{handoff:.0f} ms", "≤ 2,000 ms", handoff <= 2000),
+    ]
+    sizes = results["server_refresh"]
+    if "10000" in sizes:
+        ten_k = sizes["10000"]["refresh_ms"]
+        targets.append(
+            Target("refresh of 10,000 miners", f"{ten_k:.1f} ms", "≤ 50 ms", ten_k <= 50)
+        )
+        if "100000" in sizes:
+            # "About linear": the promotion step ranks scores by sorting (n log n) and big
+            # dicts miss the CPU cache more, so a miner may cost up to twice as much at 100k.
+            per_miner = _ratio(sizes["100000"]["refresh_ms"], ten_k) / 10
+            targets.append(
+                Target(
+                    "refresh 100k vs 10k, cost per miner",
+                    f"{per_miner:.2f}x ({sizes['100000']['refresh_ms']:.0f} ms at 100k)",
+                    "≤ 2x",
+                    per_miner <= 2,
+                )
+            )
+    return targets
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "pyro5": version("Pyro5"),
+        "serpent": version("serpent"),
+    }
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    return table
+
+
+def render(results: dict[str, Any], targets: list[Target]) -> Group:
+    """Every figure of one run, side by side, with ratios and the targets."""
+    lookup = results["single_lookup_us"]
+    raw = lookup["raw_tcp"]["p50"]
+    t1 = _table("Single lookup (has_miner), µs", ["design", "p50", "p99", "x raw TCP"])
+    for name, row in lookup.items():
+        t1.add_row(name, f"{row['p50']:.1f}", f"{row['p99']:.1f}", f"{_ratio(row['p50'], raw):.2f}")
+    t2 = _table(
+        "Elimination reasons in batches, µs (median)",
+        ["batch", "service, 1 call", "Manager, per item", "speed-up", "Manager read+clear", "dict"],
+    )
+    for size, row in results["reason_batches"].items():
+        t2.add_row(
+            size,
+            f"{row['service_one_call_us']:.0f}",
+            f"{row['manager_per_item_us']:.0f}",
+            f"{_ratio(row['manager_per_item_us'], row['service_one_call_us']):.1f}x",
+            f"{row['manager_read_all_clear_us']:.0f}",
+            f"{row['local_dict_us']:.0f}",
+        )
+    t3 = _table("Snapshot of 256 miners, µs", ["design", "p50", "p99"])
+    for name, row in results["snapshot_256_us"].items():
+        t3.add_row(name, f"{row['p50']:.0f}", f"{row['p99']:.0f}")
+    t4 = _table(
+        "Validator cycle, ms (median)",
+        ["miners", "service", "service, cached reads", "Manager", "dict", "Manager/cached"],
+    )
+    for size, row in results["validator_cycle_ms"].items():
+        t4.add_row(
+            size,
+            f"{row['service_ms']:.1f}",
+            f"{row['service_cached_ms']:.1f}",
+            f"{row['manager_ms']:.1f}",
+            f"{row['local_dict_ms']:.1f}",
+            f"{_ratio(row['manager_ms'], row['service_cached_ms']):.1f}x",
+        )
+    t5 = _table("Throughput, has_miner", ["client threads", "calls/s"])
+    for threads, rate in results["throughput_calls_per_s"].items():
+        t5.add_row(threads, f"{rate:,.0f}")
+    t6 = _table("Server side", ["miners", "refresh ms", "first refresh ms", "RSS MiB"])
+    for size, row in results["server_refresh"].items():
+        t6.add_row(
+            f"{int(size):,}",
+            f"{row['refresh_ms']:.1f}",
+            f"{row['first_refresh_ms']:.1f}",
+            f"{row['rss_mb']:.0f}",
+        )
+    handoff = results["handoff_latency_ms"]
+    t6.caption = "handoff latency ms: " + ", ".join(f"{v:.0f}" for v in handoff)
+    t7 = _table("Targets", ["target", "this run", "goal", "verdict"])
+    for target in targets:
+        verdict = "[green]met[/]" if target.met else "[red]not met[/]"
+        t7.add_row(target.name, target.figure, target.limit, verdict)
+    return Group(t1, t2, t3, t4, t5, t6, t7)
+
+
+def targets_json(targets: list[Target]) -> list[dict[str, Any]]:
+    """The targets as JSON-ready dicts."""
+    return [asdict(t) for t in targets]

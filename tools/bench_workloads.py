@@ -1,0 +1,320 @@
+"""The measurements of ``cpm-bench``: each function times one workload on every design it
+applies to and returns plain numbers (microseconds, milliseconds, calls per second, MiB)."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import threading
+import time
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from clients import ChallengePeriodManager, EliminationManager
+from services.config import DAY_MS
+from tools.bench_data import ValidatorWorkload, dict_cycle, hotkey
+from tools.bench_env import BenchEnv, rss_mb
+
+
+@dataclass(frozen=True)
+class Effort:
+    """How long to measure: the default run, or a short smoke run with ``--quick``."""
+
+    lookups: int
+    batch_reps: dict[int, int]
+    cycle_sizes: tuple[int, ...]
+    cycles: int
+    throughput_s: float
+    server_sizes: tuple[int, ...]
+    handoffs: int
+
+
+DEFAULT = Effort(
+    lookups=3000,
+    batch_reps={10: 60, 100: 40, 1000: 8},
+    cycle_sizes=(256, 10_000),
+    cycles=3,
+    throughput_s=2.0,
+    server_sizes=(256, 10_000, 100_000),
+    handoffs=3,
+)
+QUICK = Effort(
+    lookups=300,
+    batch_reps={10: 5, 100: 5, 1000: 2},
+    cycle_sizes=(256, 2_000),
+    cycles=1,
+    throughput_s=0.3,
+    server_sizes=(256, 2_000),
+    handoffs=1,
+)
+
+
+def time_us(fn: Callable[[], object], n: int, warmup: int = 50) -> list[float]:
+    """``n`` timings of ``fn()`` in microseconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    timer = time.perf_counter
+    samples = []
+    for _ in range(n):
+        start = timer()
+        fn()
+        samples.append((timer() - start) * 1e6)
+    return samples
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50 and p99 of some timings."""
+    ordered = sorted(samples)
+    return {
+        "p50": ordered[len(ordered) // 2],
+        "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+    }
+
+
+def interleaved_us(
+    fns: dict[str, Callable[[], object]], n: int, block: int = 100
+) -> dict[str, list[float]]:
+    """``n`` timings of each function in microseconds, taken in turns of ``block`` calls.
+
+    On a machine shared with other work the load drifts within seconds; taking the
+    designs' samples in alternating blocks keeps their ratios honest, while the calls
+    within a block run back to back, warm, as a validator's calls do.
+    """
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for done in range(0, n, block):
+        for name, fn in fns.items():
+            samples[name] += time_us(fn, min(block, n - done), warmup=5)
+    return samples
+
+
+def single_lookups(
+    env: BenchEnv, cpm: ChallengePeriodManager, cached: ChallengePeriodManager, n: int
+) -> dict[str, dict[str, float]]:
+    """One "is this miner known" question: raw TCP, Manager, service, cached, local dict."""
+    assert env.echo is not None and env.manager is not None
+    local = {hotkey(i): True for i in range(256)}
+    shared = env.manager.dict(local)
+    keys = itertools.cycle(sorted(local))
+    samples = interleaved_us(
+        {
+            "raw_tcp": env.echo.round_trip,
+            "manager": lambda: next(keys) in shared,
+            "service": lambda: cpm.has_miner(next(keys)),
+            "service_cached": lambda: cached.has_miner(next(keys)),
+            "local_dict": lambda: next(keys) in local,
+        },
+        n,
+    )
+    return {name: percentiles(values) for name, values in samples.items()}
+
+
+def _median_us(fn: Callable[[dict[str, Any]], object], batches: list[dict[str, Any]]) -> float:
+    timings = []
+    for batch in batches:
+        start = time.perf_counter()
+        fn(batch)
+        timings.append(time.perf_counter() - start)
+    return statistics.median(timings) * 1e6
+
+
+def reason_batches(
+    env: BenchEnv, cpm: ChallengePeriodManager, reps: dict[int, int]
+) -> dict[str, dict[str, float]]:
+    """Elimination reasons written in batches: one service call vs per-item Manager writes.
+
+    Each design runs its repetitions back to back (as the 100 writes of one Manager batch
+    do), so each is measured warm; the blocks follow each other within about a second.
+    """
+    assert env.manager is not None
+    # One long-lived shared dict, as the old design had: a Manager dict made and dropped
+    # per batch would keep the Manager process busy with bookkeeping during the timings.
+    shared = env.manager.dict()
+
+    def per_item(target: MutableMapping[str, Any], batch: dict[str, Any]) -> None:
+        for hk, reason in batch.items():
+            target[hk] = reason
+
+    def read_all_clear(batch: dict[str, Any]) -> None:
+        dict(shared.copy())
+        shared.clear()
+
+    results: dict[str, dict[str, float]] = {}
+    for size, count in reps.items():
+        # New hotkeys every time: rewriting equal reasons would change nothing on disk.
+        batches = [
+            {f"r{size}-{rep}-{i}": ("MAX_TOTAL_DRAWDOWN", 12.5) for i in range(size)}
+            for rep in range(count)
+        ]
+        service = _median_us(cpm.update_elimination_reasons, batches)
+        manager = _median_us(lambda batch: per_item(shared, batch), batches)
+        # The old handoff: the writes above are pending; read them all, then clear.
+        shared.clear()
+        read_clear = []
+        for batch in batches:
+            shared.update(batch)
+            read_clear.append(_median_us(read_all_clear, [batch]))
+        results[str(size)] = {
+            "service_one_call_us": service,
+            "manager_per_item_us": manager,
+            "manager_read_all_clear_us": statistics.median(read_clear),
+            "local_dict_us": _median_us(lambda batch: per_item({}, batch), batches),
+        }
+        cpm.clear_elimination_reasons()
+    return results
+
+
+def snapshots(env: BenchEnv, cpm: ChallengePeriodManager, n: int) -> dict[str, dict[str, float]]:
+    """A snapshot of the 256 miners the service holds: unchanged (timed in turn with a
+    lookup, for the ratio), and right after a change."""
+    assert env.manager is not None
+    miners = cpm.get_snapshot()["miners"]
+    shared = env.manager.dict(miners)
+
+    def after_change() -> float:
+        cpm.set_miner_bucket(hotkey(0), "CHALLENGE", int(time.time() * 1000))
+        start = time.perf_counter()
+        cpm.get_snapshot()
+        return (time.perf_counter() - start) * 1e6
+
+    keys = itertools.cycle(sorted(miners))
+    samples = interleaved_us(
+        {
+            "service": cpm.get_snapshot,
+            "service_lookup": lambda: cpm.has_miner(next(keys)),
+            "manager": shared.copy,
+            "local_dict": lambda: dict(miners),
+        },
+        max(20, n // 10),
+        block=10,
+    )
+    figures = {name: percentiles(values) for name, values in samples.items()}
+    figures["service_after_change"] = percentiles([after_change() for _ in range(max(10, n // 50))])
+    return figures
+
+
+def validator_cycles(
+    env: BenchEnv,
+    clients: tuple[ChallengePeriodManager, ChallengePeriodManager, EliminationManager],
+    size: int,
+    cycles: int,
+) -> dict[str, float]:
+    """Whole validator cycles at ``size`` miners, in milliseconds (median after a warm-up).
+
+    ``clients``: the plain client, one with the read cache, and the elimination client.
+    ``service_ms`` asks the service once per signal; ``service_cached_ms`` is the same
+    cycle with the signals' lookups answered by the cached client (on the same state).
+    """
+    assert env.manager is not None
+    cpm, cached, elim = clients
+    workload = ValidatorWorkload(size)
+    shared = (env.manager.dict(), env.manager.dict(), env.manager.dict())
+    local: tuple[dict[str, Any], ...] = ({}, {}, {})
+    names = ("service", "service_cached", "manager", "local_dict")
+    timings: dict[str, list[float]] = {name: [] for name in names}
+    for cycle in range(cycles + 1):
+        inputs, now, signals = workload.inputs(), workload.now(cycle), workload.signals()
+        start = time.perf_counter()
+        cpm.submit_refresh_inputs(inputs)
+        cpm.refresh_now(now)
+        elim.process_eliminations(now)
+        cpm.get_snapshot()
+        core = time.perf_counter() - start
+        figures = {
+            "service": core + _lookups_s(cpm, signals),
+            "service_cached": core + _lookups_s(cached, signals),
+        }
+        start = time.perf_counter()
+        dict_cycle(shared[0], shared[1], shared[2], inputs, now, signals)
+        figures["manager"] = time.perf_counter() - start
+        start = time.perf_counter()
+        dict_cycle(local[0], local[1], local[2], inputs, now, signals)
+        figures["local_dict"] = time.perf_counter() - start
+        if cycle > 0:  # the first cycle places every miner: a one-off, not the steady state
+            for name in names:
+                timings[name].append(figures[name] * 1e3)
+        workload.advance()
+    return {f"{name}_ms": statistics.median(values) for name, values in timings.items()}
+
+
+def _lookups_s(client: ChallengePeriodManager, signals: list[str]) -> float:
+    start = time.perf_counter()
+    for hk in signals:
+        client.has_miner(hk)
+    return time.perf_counter() - start
+
+
+def throughput(cpm: ChallengePeriodManager, threads: int, seconds: float) -> float:
+    """Calls per second of ``has_miner`` from ``threads`` threads sharing one client."""
+    barrier = threading.Barrier(threads + 1)
+    counts = [0] * threads
+    stop = threading.Event()
+
+    def worker(index: int) -> None:
+        keys = itertools.cycle([hotkey(i) for i in range(index, 256 + index)])
+        cpm.has_miner(hotkey(0))  # connect this thread's proxy before the clock starts
+        barrier.wait()
+        done = 0
+        while not stop.is_set():
+            cpm.has_miner(next(keys))
+            done += 1
+        counts[index] = done
+
+    pool = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for thread in pool:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def handoff_latency(
+    cpm: ChallengePeriodManager, elim: EliminationManager, reps: int
+) -> list[float]:
+    """Milliseconds from ``refresh_now`` producing a reason to its row being visible."""
+    now = int(time.time() * 1000)
+    names = [f"handoff-{i}" for i in range(reps)]
+    cpm.submit_refresh_inputs({"metagraph_hotkeys": names, "miners": {}})
+    latencies = []
+    for name in names:
+        cpm.set_miner_bucket(name, "CHALLENGE", now - 100 * DAY_MS)
+        start = time.perf_counter()
+        summary = cpm.refresh_now(now)
+        assert name in summary["eliminated"], summary
+        while not elim.is_eliminated(name):
+            time.sleep(0.002)
+            if time.perf_counter() - start > 30:
+                raise RuntimeError(f"{name} was not handed off within 30 s")
+        latencies.append((time.perf_counter() - start) * 1e3)
+    return latencies
+
+
+def server_refresh(env: BenchEnv, size: int) -> dict[str, float]:
+    """A fresh service at ``size`` miners: first and steady refresh times, and its RSS."""
+    env.start_service("challengeperiod")
+    workload = ValidatorWorkload(size)
+    with env.cpm_client(timeout_s=120.0) as cpm:
+        first = _timed_refresh(cpm, workload, 0)
+        steady = []
+        for cycle in (1, 2, 3):
+            workload.advance()
+            steady.append(_timed_refresh(cpm, workload, cycle))
+    return {
+        "first_refresh_ms": first,
+        "refresh_ms": statistics.median(steady),
+        "rss_mb": rss_mb(env.pid("challengeperiod")),
+    }
+
+
+def _timed_refresh(cpm: ChallengePeriodManager, workload: ValidatorWorkload, cycle: int) -> float:
+    cpm.submit_refresh_inputs(workload.inputs())
+    start = time.perf_counter()
+    summary = cpm.refresh_now(workload.now(cycle))
+    wall_ms = (time.perf_counter() - start) * 1e3
+    # The service's own measure of the refresh, without the round trip and the summary's
+    # encoding; older services without it are measured from here.
+    return float(summary.get("duration_ms", wall_ms))
