@@ -1,5 +1,5 @@
 """``cpm-bench``: the service against the floor (raw TCP), the old design (a
-``multiprocessing.Manager``) and a local dict, side by side in one run, with issue 6's
+``multiprocessing.Manager``) and a local dict, side by side in one run, with the performance
 targets marked met or not met. Starts every process it needs and stops them all by PID,
 also on Ctrl-C; prints rich tables and writes the figures as JSON.
 """

@@ -4,7 +4,7 @@ Starts a name server and a ``cpm-server``, then makes N ``has_miner`` calls and 
 wall time per call, the CPU each process spent per call (user / system, from
 /proc/PID/stat), and the client's cProfile by own time. Run as a file, not a module, so
 that ``PYTHONPATH=<another checkout>`` profiles that checkout's client and server the same
-way (docs/PERFORMANCE.md compares main with this branch like that). To see the service's
+way (docs/PERFORMANCE.md compares two versions of the code like that). To see the service's
 side, point ``py-spy record -p <printed pid>`` at the server while this runs.
 """
 

@@ -19,7 +19,7 @@ from rich.table import Table
 
 @dataclass(frozen=True)
 class Target:
-    """One goal of issue 6, with this run's figure."""
+    """One performance goal, with this run's figure."""
 
     name: str
     figure: str
@@ -32,7 +32,7 @@ def _ratio(a: float, b: float) -> float:
 
 
 def evaluate(results: dict[str, Any]) -> list[Target]:
-    """Each target of issue 6, met or not, from one run's figures."""
+    """Each performance target, met or not, from one run's figures."""
     lookup = results["single_lookup_us"]
     raw = lookup["raw_tcp"]["p50"]
     service = lookup["service"]["p50"]
