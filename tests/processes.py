@@ -125,3 +125,21 @@ def start_elimination_server(
     ns_port: int, state_dir: Path, *extra: str, env: dict[str, str] | None = None
 ) -> Proc:
     return start_service("services.elimination_manager_server", ns_port, state_dir, *extra, env=env)
+
+
+def start_stack(ns_port: int, state_dir: Path, *extra: str) -> Proc:
+    """Start ``cpm-stack`` and wait until it says everything is ready."""
+    proc = Proc(
+        [
+            sys.executable,
+            "-m",
+            "tools.stack",
+            "--ns-port",
+            str(ns_port),
+            "--state-dir",
+            str(state_dir),
+            *extra,
+        ]
+    )
+    proc.wait_for_output("Ctrl-C stops everything", timeout_s=60)
+    return proc

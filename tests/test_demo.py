@@ -15,7 +15,14 @@ import pytest
 from clients import ChallengePeriodManager, EliminationManager
 from nameserver import NameServerAddress
 from services.refresh_inputs import parse_refresh_inputs
-from tests.processes import Proc, free_port, start_cpm_server, start_elimination_server, wait_until
+from tests.processes import (
+    Proc,
+    free_port,
+    start_cpm_server,
+    start_elimination_server,
+    start_stack,
+    wait_until,
+)
 from tools.demo import DemoFeed, start_demo
 from tools.demo_metagraph import METRIC_WEIGHTS, Simulation
 
@@ -124,20 +131,8 @@ def test_demo_survives_a_service_restart(
 @pytest.mark.timeout(120)
 def test_stack_demo_feeds_the_stack_and_sigterm_stops_it(tmp_path: Path) -> None:
     port = free_port()
-    stack = Proc(
-        [
-            sys.executable,
-            "-m",
-            "tools.stack",
-            "--demo",
-            "--ns-port",
-            str(port),
-            "--state-dir",
-            str(tmp_path / "state"),
-        ]
-    )
+    stack = start_stack(port, tmp_path / "state", "--demo")
     try:
-        stack.wait_for_output("Ctrl-C stops everything", timeout_s=60)
 
         def moved() -> bool:
             result = subprocess.run(

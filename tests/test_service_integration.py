@@ -17,6 +17,9 @@ from tests.processes import BIN, Proc, free_port, start_cpm_server, start_namese
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
+CPM = "services.challengeperiod_manager_server"
+EM = "services.elimination_manager_server"
+
 
 def test_client_finds_service_by_name_and_nsc_lists_it(ns_port: int, cpm_process: Proc) -> None:
     with ChallengePeriodManager(ns_port=ns_port) as client:
@@ -150,55 +153,44 @@ def test_unreachable_nameserver_raises_connection_error_quickly() -> None:
     client.close()
 
 
+JOURNAL_WITH_A_BAD_MIDDLE_LINE = '{"v":1,"ops":[]}\nnot json\n{"v":2,"ops":[]}\n'
+
+
+@pytest.mark.parametrize(
+    ("module", "filename", "content", "message"),
+    [
+        (CPM, "challengeperiod.json", '{"hk": {"bucket": "NOT_A_BUCKET"', "not valid JSON"),
+        (
+            CPM,
+            "challengeperiod.json",
+            '{"hk": {"bucket": "NOPE", "bucket_start_time": 1}}',
+            "wrong shape",
+        ),
+        (CPM, "elimination_reasons.json", '{"hk": ["NOT_A_REASON", 1]}', "wrong shape"),
+        (CPM, "challengeperiod.journal", JOURNAL_WITH_A_BAD_MIDDLE_LINE, "line 2 is corrupt"),
+        (EM, "eliminations.json", '{"eliminations": {}}', "wrong shape"),
+        (EM, "eliminations.json", "[", "not valid JSON"),
+    ],
+)
 def test_corrupt_state_file_exits_1_naming_it_and_is_not_overwritten(
-    ns_port: int, tmp_path: Path
+    ns_port: int, tmp_path: Path, module: str, filename: str, content: str, message: str
 ) -> None:
     state = tmp_path / "state"
     state.mkdir()
-    corrupt = state / "challengeperiod.json"
-    corrupt.write_text('{"hk": {"bucket": "NOT_A_BUCKET"')
+    corrupt = state / filename
+    corrupt.write_text(content)
     proc = Proc(
-        [
-            sys.executable,
-            "-m",
-            "services.challengeperiod_manager_server",
-            "--ns-port",
-            str(ns_port),
-            "--state-dir",
-            str(state),
-        ]
+        [sys.executable, "-m", module, "--ns-port", str(ns_port), "--state-dir", str(state)]
     )
     try:
         assert proc.popen.wait(timeout=30) == 1
-        assert "challengeperiod.json" in proc.errors()
-        assert "Traceback" not in proc.errors()
+        errors = proc.errors()
+        assert filename in errors and message in errors
+        assert "Traceback" not in errors
+        assert len(errors.strip().splitlines()) == 1
     finally:
         proc.close()
-    assert corrupt.read_text() == '{"hk": {"bucket": "NOT_A_BUCKET"'
-
-
-def test_wrong_shape_state_file_is_refused(ns_port: int, tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "challengeperiod.json").write_text(
-        '{"hk": {"bucket": "NOPE", "bucket_start_time": 1}}'
-    )
-    proc = Proc(
-        [
-            sys.executable,
-            "-m",
-            "services.challengeperiod_manager_server",
-            "--ns-port",
-            str(ns_port),
-            "--state-dir",
-            str(state),
-        ]
-    )
-    try:
-        assert proc.popen.wait(timeout=30) == 1
-        assert "challengeperiod.json" in proc.errors() and "wrong shape" in proc.errors()
-    finally:
-        proc.close()
+    assert corrupt.read_text() == content
 
 
 def test_legacy_state_file_is_read(ns_port: int, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from clients import ChallengePeriodManager, EliminationManager
-from tests.processes import BIN, Proc, free_port, start_nameserver, wait_until
+from tests.processes import BIN, free_port, start_nameserver, start_stack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -30,19 +30,8 @@ def _alive(pid: int) -> bool:
 
 def test_stack_starts_everything_and_sigterm_stops_all(tmp_path: Path) -> None:
     port = free_port()
-    stack = Proc(
-        [
-            sys.executable,
-            "-m",
-            "tools.stack",
-            "--ns-port",
-            str(port),
-            "--state-dir",
-            str(tmp_path / "state"),
-        ]
-    )
+    stack = start_stack(port, tmp_path / "state")
     try:
-        stack.wait_for_output("Ctrl-C stops everything", timeout_s=60)
         assert f"name server started at 127.0.0.1:{port}" in stack.output()
         children = _child_pids(stack.pid)
         assert len(children) == 2
@@ -69,19 +58,8 @@ def test_stack_starts_everything_and_sigterm_stops_all(tmp_path: Path) -> None:
 def test_stack_uses_a_running_name_server(tmp_path: Path) -> None:
     port = free_port()
     ns = start_nameserver(port)
-    stack = Proc(
-        [
-            sys.executable,
-            "-m",
-            "tools.stack",
-            "--ns-port",
-            str(port),
-            "--state-dir",
-            str(tmp_path / "state"),
-        ]
-    )
+    stack = start_stack(port, tmp_path / "state")
     try:
-        stack.wait_for_output("Ctrl-C stops everything", timeout_s=60)
         assert f"using the name server already at 127.0.0.1:{port}" in stack.output()
         assert stack.terminate(timeout_s=30) == 0
         assert ns.alive()
@@ -92,19 +70,8 @@ def test_stack_uses_a_running_name_server(tmp_path: Path) -> None:
 
 def test_stack_restarts_a_service_that_dies(tmp_path: Path) -> None:
     port = free_port()
-    stack = Proc(
-        [
-            sys.executable,
-            "-m",
-            "tools.stack",
-            "--ns-port",
-            str(port),
-            "--state-dir",
-            str(tmp_path / "state"),
-        ]
-    )
+    stack = start_stack(port, tmp_path / "state")
     try:
-        stack.wait_for_output("Ctrl-C stops everything", timeout_s=60)
         with ChallengePeriodManager(ns_port=port) as cpm:
             cpm.set_miner_bucket("kept", "MAINCOMP", 5)
             before = set(_child_pids(stack.pid))
