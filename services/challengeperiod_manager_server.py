@@ -349,12 +349,7 @@ def _build(args: argparse.Namespace, settings: ServerSettings) -> ChallengePerio
     rules = RulesConfig(refresh_interval_ms=args.refresh_interval_ms)
     # Found by name on every refresh's first call after an outage, so a restarted
     # elimination service on a new port is picked up without a restart here.
-    eliminations = EliminationManager(
-        ns_host=settings.ns.host,
-        ns_port=settings.ns.port,
-        timeout_s=5.0,
-        auth_token=settings.auth_token or "",
-    )
+    eliminations = EliminationManager(**settings.peer_client_options())
     return ChallengePeriodManagerServer(
         settings.state_dir,
         rules=rules,

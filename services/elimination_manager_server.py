@@ -203,12 +203,7 @@ def _build(args: argparse.Namespace, settings: ServerSettings) -> EliminationMan
 
     if args.poll_interval_ms <= 0:
         raise UsageError("--poll-interval-ms must be a positive number of milliseconds")
-    source = ChallengePeriodManager(
-        ns_host=settings.ns.host,
-        ns_port=settings.ns.port,
-        timeout_s=5.0,
-        auth_token=settings.auth_token or "",
-    )
+    source = ChallengePeriodManager(**settings.peer_client_options())
     return EliminationManagerServer(
         settings.state_dir,
         fsync=settings.fsync,

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from Pyro5 import config as pyro_config
 
@@ -23,6 +23,8 @@ log = logging.getLogger("cpm.launch")
 
 DEFAULT_IDLE_TIMEOUT_S = 60.0
 DEFAULT_MAX_CONNECTIONS = 80
+# Short, so a refresh or a handoff round waits little on a peer that is down.
+PEER_TIMEOUT_S = 5.0
 
 
 class Service(Protocol):
@@ -45,6 +47,18 @@ class ServerSettings:
     state_dir: Path
     fsync: bool
     auth_token: str | None
+
+    def peer_client_options(self) -> dict[str, Any]:
+        """Keyword arguments for a client of the other service, found in the same name server.
+
+        The token is passed explicitly ("" for none), so the client reads no environment.
+        """
+        return {
+            "ns_host": self.ns.host,
+            "ns_port": self.ns.port,
+            "timeout_s": PEER_TIMEOUT_S,
+            "auth_token": self.auth_token or "",
+        }
 
 
 @dataclass(frozen=True)
