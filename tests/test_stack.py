@@ -99,3 +99,14 @@ def test_stack_bad_flag_exits_2() -> None:
     )
     assert result.returncode == 2
     assert "--refresh-interval-ms" in result.stderr
+
+
+def test_demo_state_stays_apart_from_the_default_state_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools.stack import DEMO_STATE_DIR, _parse
+
+    monkeypatch.delenv("CPM_STATE_DIR", raising=False)
+    assert _parse(["--demo"]).state_dir == DEMO_STATE_DIR
+    assert _parse([]).state_dir == "./validation"
+    assert _parse(["--demo", "--state-dir", "/tmp/x"]).state_dir == "/tmp/x"
+    monkeypatch.setenv("CPM_STATE_DIR", "/tmp/y")
+    assert _parse(["--demo"]).state_dir == "/tmp/y"

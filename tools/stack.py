@@ -33,6 +33,7 @@ INSPECTOR = "cpm-inspect"
 # would judge the miners days "in the past" (promoting at an older time, moving the last
 # refresh time back), so with --demo the service's own loop waits a day unless told otherwise.
 DEMO_REFRESH_INTERVAL_MS = 86_400_000
+DEMO_STATE_DIR = "./validation-demo"
 
 
 @dataclass
@@ -98,7 +99,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="the challenge-period service's refresh interval "
         f"[{RulesConfig().refresh_interval_ms}; with --demo {DEMO_REFRESH_INTERVAL_MS}]",
     )
-    parser.add_argument("--demo", action="store_true", help="feed the stack a simulated validator")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help=f"feed the stack a simulated validator (state in {DEMO_STATE_DIR} unless given)",
+    )
     parser.add_argument(
         "--view",
         action=argparse.BooleanOptionalAction,
@@ -108,6 +113,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     cli.add_log_level_flag(parser)
     args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    state_dir_given = any(a == "--state-dir" or a.startswith("--state-dir=") for a in words)
+    if args.demo and not state_dir_given and not env.get("CPM_STATE_DIR"):
+        # Synthetic miners must never mix with a validator's real state in ./validation.
+        args.state_dir = DEMO_STATE_DIR
     if args.view is None:
         args.view = args.demo and sys.stdin.isatty() and sys.stdout.isatty()
     if args.refresh_interval_ms is None:
