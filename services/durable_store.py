@@ -13,6 +13,7 @@ file is never overwritten.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -108,6 +109,8 @@ class DurableStore:
         self._tables = {t.table: t for t in tables}
         self.journal_path = self.state_dir / f"{name}.journal"
         self.meta_path = self.state_dir / f"{name}.meta.json"
+        self.lock_path = self.state_dir / f"{name}.lock"
+        self._lock_fd: int | None = None
         self._journal_fd: int | None = None
         self._journal_lines = 0
         self._journal_size = 0
@@ -120,6 +123,40 @@ class DurableStore:
             raise StateWriteError(
                 f"cannot create state dir {self.state_dir}: {exc.strerror}"
             ) from exc
+        self._take_lock()
+        try:
+            return self._load_locked()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _take_lock(self) -> None:
+        """Own the state dir for this store's files, or say which process does.
+
+        Two processes appending to one journal would interleave and lose changes. The lock
+        is the kernel's (flock), so a process that dies, even by SIGKILL, releases it.
+        """
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StateWriteError(
+                f"state dir {self.state_dir} is in use by another process (pid {holder}): "
+                f"one service per state dir ({self.lock_path.name} is held)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    def _load_locked(self) -> tuple[Tables, int]:
         tables: Tables = {}
         for spec in self._tables.values():
             path = self.state_dir / spec.filename
@@ -248,8 +285,9 @@ class DurableStore:
             log.warning("cannot fold the journal into %s: %s; keeping it", self.state_dir, exc)
 
     def close(self) -> None:
-        """Release the journal file."""
+        """Release the journal file and the state dir."""
         self._close_journal()
+        self._release_lock()
 
     def _open_journal(self) -> int:
         if self._journal_fd is None:

@@ -64,7 +64,10 @@ def test_reason_batches_sent_as_json_replay_after_a_crash(tmp_path: Path) -> Non
     state.update_reasons({"a": ("ZOMBIE", -1), "c": ("LIQUIDATED", 3)}, '{"not": "used"}')
     assert state.update_reasons({"a": ("ZOMBIE", -1)}) == 3  # nothing new: no journal line
     version = state.version
-    # No close(): the journal is not folded into the files, as after a SIGKILL.
+    # No close(): the journal is not folded into the files, as after a SIGKILL, which
+    # also drops the process's descriptors (and with them its lock on the state dir).
+    state._store._close_journal()
+    state._store._release_lock()
     reopened = ChallengePeriodState(open_store(tmp_path))
     assert reopened.version == version == 2
     assert reopened.reasons == {

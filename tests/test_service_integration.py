@@ -284,3 +284,26 @@ def test_foreign_client_gets_server_side_validation(ns_port: int, cpm_process: P
         with pytest.raises(ValueError, match="inputs"):
             raw.submit_refresh_inputs_rpc("{not json")
         assert json.loads(raw.get_snapshot_rpc()["body"])["miners"] == {}
+
+
+def test_a_second_service_on_the_same_state_dir_is_refused(
+    ns_port: int, cpm_process: Proc, tmp_path: Path
+) -> None:
+    second = Proc(
+        [
+            sys.executable,
+            "-m",
+            CPM,
+            "--ns-port",
+            str(ns_port),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ]
+    )
+    try:
+        assert second.popen.wait(timeout=30) == 1
+        assert f"in use by another process (pid {cpm_process.pid})" in second.errors()
+    finally:
+        second.close()
+    with ChallengePeriodManager(ns_port=ns_port) as client:
+        assert client.health_check()["pid"] == cpm_process.pid  # the first one still serves
