@@ -31,14 +31,8 @@ def em_process(ns_port: int, cpm_process: Proc, tmp_path: Path) -> Iterator[Proc
 
 
 @pytest.fixture
-def cpm(ns_port: int, cpm_process: Proc) -> Iterator[ChallengePeriodManager]:
-    client = ChallengePeriodManager(ns_port=ns_port, timeout_s=5.0)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def populated(ns_port: int, cpm: ChallengePeriodManager, em_process: Proc) -> int:
+def populated(ns_port: int, remote_client: ChallengePeriodManager, em_process: Proc) -> int:
+    cpm = remote_client
     """A running stack holding one miner per bucket and one recorded elimination."""
     cpm.set_miner_bucket("hk_challenge", "CHALLENGE", 1_700_000_000_000)
     cpm.set_miner_bucket("hk_main", "MAINCOMP", 1_700_000_000_000)
@@ -150,14 +144,14 @@ def watch(ns_port: int) -> PtyProcess:
 @pytest.mark.integration
 @pytest.mark.timeout(90)
 def test_watch_in_a_pty_redraws_after_a_change_and_exits_0_on_sigint(
-    populated: int, cpm: ChallengePeriodManager
+    populated: int, remote_client: ChallengePeriodManager
 ) -> None:
     term = watch(populated)
     try:
         wait_until(lambda: "hk_challenge" in term.text(), 30, "the first screen")
         assert "pty_probe_7731" not in term.text()
         mark = term.size()
-        cpm.set_miner_bucket("pty_probe_7731", "PROBATION", 1_700_000_000_000)
+        remote_client.set_miner_bucket("pty_probe_7731", "PROBATION", 1_700_000_000_000)
         wait_until(lambda: "pty_probe_7731" in term.text(mark), 30, "a redraw with the new miner")
         term.signal(signal.SIGINT)
         assert term.wait(timeout_s=15) == 0
