@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy services clients nameserver tools
+	$(BIN)/mypy services clients nameserver tools tests
 
 check: lint typecheck test
 

@@ -2,7 +2,7 @@
 
 from clients.challengeperiod_manager import ChallengePeriodManager
 from clients.elimination_manager import EliminationManager
-from services.errors import (
+from services.domain.errors import (
     AuthenticationError,
     CorruptStateError,
     CpmError,
@@ -13,7 +13,7 @@ from services.errors import (
     ServiceUnavailableError,
     StateWriteError,
 )
-from services.models import EliminationReason, MinerBucket
+from services.domain.models import EliminationReason, MinerBucket
 
 __all__ = [
     "AuthenticationError",

@@ -8,18 +8,18 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from clients.spawn import SpawnedService
-from clients.transport import DirectTransport, RemoteTransport, Transport
-from nameserver import NameServerAddress
-from services.cli import DEFAULT_NS_HOST, DEFAULT_NS_PORT
-from services.errors import (
+from clients.transport import DirectTransport, RemoteTransport, ServiceStub, Transport
+from services.domain.errors import (
     InvalidInputError,
     InvalidTypeError,
     ServiceNotRegisteredError,
     ServiceUnavailableError,
 )
+from services.wire.names import DEFAULT_NS_HOST, DEFAULT_NS_PORT
+from services.wire.naming import NameServerAddress
 
 SPAWN_TIMEOUT_S = 30.0
 
@@ -44,8 +44,19 @@ def client_nameserver(ns_host: str | None, ns_port: int | None) -> NameServerAdd
     return NameServerAddress(host, ns_port)
 
 
-class ServiceClient:
-    """Base of the public clients; subclasses add one method per RPC."""
+class _HasHealthCheck(Protocol):
+    def health_check_rpc(self) -> dict[str, Any]: ...
+
+
+API = TypeVar("API", bound=_HasHealthCheck)
+
+
+class ServiceClient(Generic[API]):
+    """Base of the public clients; subclasses add one method per RPC.
+
+    ``self._service`` is the service's API protocol: the server object itself in direct
+    mode, else a stub over the transport; each client method calls one of its methods.
+    """
 
     service_name: str = ""
     server_module: str = ""
@@ -62,6 +73,7 @@ class ServiceClient:
         timeout_s: float,
         auth_token: str | None,
         make_server: Callable[[Path], Any],
+        transport: Transport | None = None,
     ) -> None:
         if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)):
             raise InvalidTypeError(f"timeout_s must be a number, got {type(timeout_s).__name__}")
@@ -72,12 +84,15 @@ class ServiceClient:
         self._spawned: SpawnedService | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._transport: Transport
+        if transport is not None:
+            self._use(transport)
+            return
         if running_unit_tests:
             if state_dir is None:
                 self._tmp = tempfile.TemporaryDirectory(prefix="cpm-direct-")
                 state_dir = self._tmp.name
             server = make_server(Path(state_dir))
-            self._transport = DirectTransport(server, server.close)
+            self._use(DirectTransport(server, server.close))
             return
         self.ns = client_nameserver(ns_host, ns_port)
         self._remote = RemoteTransport(
@@ -87,7 +102,7 @@ class ServiceClient:
             read_only=self.read_only_methods,
             auth_token=self.auth_token,
         )
-        self._transport = self._remote
+        self._use(self._remote)
         if spawn_server:
             self._spawn_if_missing(None if state_dir is None else Path(state_dir))
 
@@ -107,8 +122,9 @@ class ServiceClient:
         except ServiceUnavailableError:
             return False
 
-    def _call(self, method: str, *args: Any) -> Any:
-        return self._transport.call(method, *args)
+    def _use(self, transport: Transport) -> None:
+        self._transport = transport
+        self._service: API = cast(API, ServiceStub(transport))
 
     def service_uri(self) -> str:
         """The URI the name server gives for the service now; "in-process" in direct mode."""
@@ -118,8 +134,7 @@ class ServiceClient:
 
     def health_check(self) -> dict[str, Any]:
         """Status and counts of the service; ``status`` is "ok" when it is ready."""
-        result: dict[str, Any] = self._call("health_check_rpc")
-        return result
+        return self._service.health_check_rpc()
 
     @property
     def direct_server(self) -> Any:
@@ -137,7 +152,7 @@ class ServiceClient:
             self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self) -> ServiceClient:
+    def __enter__(self) -> ServiceClient[API]:
         return self
 
     def __exit__(

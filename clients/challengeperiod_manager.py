@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from clients.base import ServiceClient
 from clients.read_cache import ReadCache, check_max_staleness_ms
 from clients.snapshot_mirror import SnapshotMirror
-from services import fast_checks
-from services.models import (
+from clients.transport import Transport
+from services.domain import fast_checks
+from services.domain.models import (
     MinerBucket,
     ReasonTuple,
     check_bucket,
@@ -19,45 +21,30 @@ from services.models import (
     check_time,
     entry_from_args,
 )
-from services.refresh_inputs import parse_refresh_inputs, refresh_inputs_to_wire
-from services.wire import dumps_arg
+from services.domain.ports import EliminationsPort
+from services.domain.refresh_inputs import parse_refresh_inputs, refresh_inputs_to_wire
+from services.shells.challengeperiod import ChallengePeriodManagerServer
+from services.wire.api import CHALLENGEPERIOD_READ_ONLY, ChallengePeriodAPI
+from services.wire.codec import dumps_arg
+from services.wire.names import CHALLENGEPERIOD_SERVICE
 
-if TYPE_CHECKING:
-    from clients.elimination_manager import EliminationManager
-
-SERVICE_NAME = "ChallengePeriodManagerServer"
+T = TypeVar("T")
 
 
 def _reasons(raw: dict[str, list[Any]]) -> dict[str, ReasonTuple]:
     return {hotkey: (r[0], r[1]) for hotkey, r in raw.items()}
 
 
-class ChallengePeriodManager(ServiceClient):
+class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
     """Client of ChallengePeriodManagerServer (or, in direct mode, an in-process server).
 
     ``max_staleness_ms`` (off by default) answers the miner lookups and bucket listings
     from a local copy never older than that many milliseconds; see ``clients.read_cache``.
     """
 
-    service_name = SERVICE_NAME
+    service_name = CHALLENGEPERIOD_SERVICE
     server_module = "services.challengeperiod_manager_server"
-    read_only_methods = frozenset(
-        {
-            "health_check_rpc",
-            "get_all_elimination_reasons_rpc",
-            "has_elimination_reasons_rpc",
-            "has_miner_rpc",
-            "get_miner_bucket_rpc",
-            "get_miner_start_time_rpc",
-            "get_hotkeys_by_bucket_rpc",
-            "get_all_miner_hotkeys_rpc",
-            "get_testing_miners_rpc",
-            "get_success_miners_rpc",
-            "get_probation_miners_rpc",
-            "get_plagiarism_miners_rpc",
-            "get_snapshot_rpc",
-        }
-    )
+    read_only_methods = CHALLENGEPERIOD_READ_ONLY
 
     def __init__(
         self,
@@ -69,14 +56,13 @@ class ChallengePeriodManager(ServiceClient):
         state_dir: str | Path | None = None,
         timeout_s: float = 10.0,
         auth_token: str | None = None,
-        elimination_manager: EliminationManager | None = None,
+        elimination_manager: EliminationsPort | None = None,
         max_staleness_ms: int | None = None,
+        transport: Transport | None = None,
     ) -> None:
         staleness = check_max_staleness_ms(max_staleness_ms)
 
-        def make_server(path: Path) -> Any:
-            from services.challengeperiod_manager_server import ChallengePeriodManagerServer
-
+        def make_server(path: Path) -> ChallengePeriodManagerServer:
             source = (
                 None if elimination_manager is None else elimination_manager.get_eliminated_hotkeys
             )
@@ -91,6 +77,7 @@ class ChallengePeriodManager(ServiceClient):
             timeout_s=timeout_s,
             auth_token=auth_token,
             make_server=make_server,
+            transport=transport,
         )
         self._mirror = SnapshotMirror()
         self._cache = (
@@ -103,17 +90,17 @@ class ChallengePeriodManager(ServiceClient):
     # -- the local copy (get_snapshot, and the read cache when max_staleness_ms is set) ----
 
     def _fetch_since(self, since: list[Any] | None) -> dict[str, Any] | str:
-        reply: dict[str, Any] | str = self._call("get_snapshot_rpc", since)
+        reply: dict[str, Any] | str = self._service.get_snapshot_rpc(since)
         return reply
 
     def _cached(self) -> SnapshotMirror | None:
         """The local copy when reads may come from it (synced if too old), else None."""
         return None if self._cache is None else self._cache.current()
 
-    def _write(self, method: str, *args: Any) -> Any:
+    def _write(self, method: Callable[..., T], *args: Any) -> T:
         """A mutating call; afterwards this client's cached reads see its effect."""
         try:
-            return self._call(method, *args)
+            return method(*args)
         finally:
             if self._cache is not None:
                 self._cache.invalidate()
@@ -122,25 +109,25 @@ class ChallengePeriodManager(ServiceClient):
 
     def get_all_elimination_reasons(self) -> dict[str, ReasonTuple]:
         """{hotkey: (reason, dd)} of every pending reason."""
-        return _reasons(json.loads(self._call("get_all_elimination_reasons_rpc")))
+        return _reasons(json.loads(self._service.get_all_elimination_reasons_rpc()))
 
     def has_elimination_reasons(self) -> bool:
         """True when any reason is pending."""
-        return bool(self._call("has_elimination_reasons_rpc"))
+        return bool(self._service.has_elimination_reasons_rpc())
 
     def clear_elimination_reasons(self) -> None:
         """Drop every pending reason."""
-        self._write("clear_elimination_reasons_rpc")
+        self._write(self._service.clear_elimination_reasons_rpc)
 
     def update_elimination_reasons(self, reasons: dict[str, ReasonTuple]) -> int:
         """Merge ``reasons`` into the pending ones; returns how many are pending."""
-        arg = fast_checks.reasons_json(reasons, "reasons")
-        return int(self._write("update_elimination_reasons_rpc", arg))
+        arg = dumps_arg(fast_checks.reasons(reasons, "reasons"), "reasons")
+        return int(self._write(self._service.update_elimination_reasons_rpc, arg))
 
     def pop_elimination_reasons(self, hotkeys: list[str] | None = None) -> dict[str, ReasonTuple]:
         """Remove and return all pending reasons, or only those of ``hotkeys``, atomically."""
         arg = None if hotkeys is None else dumps_arg(check_hotkeys(hotkeys, "hotkeys"), "hotkeys")
-        return _reasons(json.loads(self._write("pop_elimination_reasons_rpc", arg)))
+        return _reasons(json.loads(self._write(self._service.pop_elimination_reasons_rpc, arg)))
 
     # -- miners ---------------------------------------------------------------------------
 
@@ -150,7 +137,7 @@ class ChallengePeriodManager(ServiceClient):
         cached = self._cached()
         if cached is not None:
             return hotkey in cached.miners
-        return bool(self._call("has_miner_rpc", hotkey))
+        return bool(self._service.has_miner_rpc(hotkey))
 
     def get_miner_bucket(self, hotkey: str) -> MinerBucket | None:
         """The miner's bucket, or None."""
@@ -159,7 +146,7 @@ class ChallengePeriodManager(ServiceClient):
         if cached is not None:
             entry = cached.miners.get(hotkey)
             return None if entry is None else entry[0]
-        bucket = self._call("get_miner_bucket_rpc", hotkey)
+        bucket = self._service.get_miner_bucket_rpc(hotkey)
         return None if bucket is None else MinerBucket(bucket)
 
     def get_miner_start_time(self, hotkey: str) -> int | None:
@@ -169,7 +156,7 @@ class ChallengePeriodManager(ServiceClient):
         if cached is not None:
             entry = cached.miners.get(hotkey)
             return None if entry is None else entry[1]
-        start: int | None = self._call("get_miner_start_time_rpc", hotkey)
+        start: int | None = self._service.get_miner_start_time_rpc(hotkey)
         return start
 
     def get_hotkeys_by_bucket(self, bucket: MinerBucket | str) -> list[str]:
@@ -178,12 +165,12 @@ class ChallengePeriodManager(ServiceClient):
         cached = self._cached()
         if cached is not None:
             return list(cached.bucket_times(checked))
-        result: list[str] = json.loads(self._call("get_hotkeys_by_bucket_rpc", checked.value))
+        result: list[str] = json.loads(self._service.get_hotkeys_by_bucket_rpc(checked.value))
         return result
 
     def get_all_miner_hotkeys(self) -> list[str]:
         """Hotkeys in any bucket."""
-        result: list[str] = json.loads(self._call("get_all_miner_hotkeys_rpc"))
+        result: list[str] = json.loads(self._service.get_all_miner_hotkeys_rpc())
         return result
 
     def set_miner_bucket(
@@ -198,7 +185,7 @@ class ChallengePeriodManager(ServiceClient):
         entry = entry_from_args(bucket, start_time, prev_bucket, prev_time)
         return bool(
             self._write(
-                "set_miner_bucket_rpc",
+                self._service.set_miner_bucket_rpc,
                 check_hotkey(hotkey),
                 entry.bucket.value,
                 entry.bucket_start_time,
@@ -209,30 +196,30 @@ class ChallengePeriodManager(ServiceClient):
 
     def remove_miner(self, hotkey: str) -> bool:
         """Remove a miner; True when it existed."""
-        return bool(self._write("remove_miner_rpc", check_hotkey(hotkey)))
+        return bool(self._write(self._service.remove_miner_rpc, check_hotkey(hotkey)))
 
-    def _bucket_times(self, method: str, bucket: MinerBucket) -> dict[str, int]:
+    def _bucket_times(self, method: Callable[[], str], bucket: MinerBucket) -> dict[str, int]:
         cached = self._cached()
         if cached is not None:
             return cached.bucket_times(bucket)
-        result: dict[str, int] = json.loads(self._call(method))
+        result: dict[str, int] = json.loads(method())
         return result
 
     def get_testing_miners(self) -> dict[str, int]:
         """{hotkey: bucket_start_time} of CHALLENGE."""
-        return self._bucket_times("get_testing_miners_rpc", MinerBucket.CHALLENGE)
+        return self._bucket_times(self._service.get_testing_miners_rpc, MinerBucket.CHALLENGE)
 
     def get_success_miners(self) -> dict[str, int]:
         """{hotkey: bucket_start_time} of MAINCOMP."""
-        return self._bucket_times("get_success_miners_rpc", MinerBucket.MAINCOMP)
+        return self._bucket_times(self._service.get_success_miners_rpc, MinerBucket.MAINCOMP)
 
     def get_probation_miners(self) -> dict[str, int]:
         """{hotkey: bucket_start_time} of PROBATION."""
-        return self._bucket_times("get_probation_miners_rpc", MinerBucket.PROBATION)
+        return self._bucket_times(self._service.get_probation_miners_rpc, MinerBucket.PROBATION)
 
     def get_plagiarism_miners(self) -> dict[str, int]:
         """{hotkey: bucket_start_time} of PLAGIARISM."""
-        return self._bucket_times("get_plagiarism_miners_rpc", MinerBucket.PLAGIARISM)
+        return self._bucket_times(self._service.get_plagiarism_miners_rpc, MinerBucket.PLAGIARISM)
 
     def get_snapshot(self) -> dict[str, Any]:
         """Version, time, miners and pending reasons, one consistent view.
@@ -253,11 +240,11 @@ class ChallengePeriodManager(ServiceClient):
         """Hand the service the inputs of the next refreshes; returns their sequence number."""
         # Checked here in full (the error names the field) and again by the service.
         wire_inputs = refresh_inputs_to_wire(parse_refresh_inputs(inputs))
-        return int(self._call("submit_refresh_inputs_rpc", dumps_arg(wire_inputs, "inputs")))
+        return int(self._service.submit_refresh_inputs_rpc(dumps_arg(wire_inputs, "inputs")))
 
     def refresh_now(self, current_time_ms: int | None = None) -> dict[str, Any]:
         """Run one refresh now; returns promoted, demoted, eliminated, added, pruned."""
         arg = None if current_time_ms is None else check_time(current_time_ms, "current_time_ms")
-        summary: dict[str, Any] = self._write("refresh_now_rpc", arg)
+        summary: dict[str, Any] = self._write(self._service.refresh_now_rpc, arg)
         summary["eliminated"] = _reasons(summary["eliminated"])
         return summary

@@ -4,32 +4,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from clients.base import ServiceClient
-from services.models import check_hotkey, check_hotkeys, check_reason, check_time
-from services.wire import dumps_arg
+from clients.transport import Transport
+from services.domain.models import check_hotkey, check_hotkeys, check_reason, check_time
+from services.domain.ports import ChallengePeriodPort
+from services.shells.elimination import EliminationManagerServer
+from services.wire.api import ELIMINATION_READ_ONLY, EliminationAPI
+from services.wire.codec import dumps_arg
+from services.wire.names import ELIMINATION_SERVICE
 
-if TYPE_CHECKING:
-    from clients.challengeperiod_manager import ChallengePeriodManager
 
-SERVICE_NAME = "EliminationManagerServer"
-
-
-class EliminationManager(ServiceClient):
+class EliminationManager(ServiceClient[EliminationAPI]):
     """Client of EliminationManagerServer (or, in direct mode, an in-process server)."""
 
-    service_name = SERVICE_NAME
+    service_name = ELIMINATION_SERVICE
     server_module = "services.elimination_manager_server"
-    read_only_methods = frozenset(
-        {
-            "health_check_rpc",
-            "get_eliminations_rpc",
-            "get_eliminated_hotkeys_rpc",
-            "get_elimination_rpc",
-            "is_eliminated_rpc",
-        }
-    )
+    read_only_methods = ELIMINATION_READ_ONLY
 
     def __init__(
         self,
@@ -41,11 +33,10 @@ class EliminationManager(ServiceClient):
         state_dir: str | Path | None = None,
         timeout_s: float = 10.0,
         auth_token: str | None = None,
-        challengeperiod_manager: ChallengePeriodManager | None = None,
+        challengeperiod_manager: ChallengePeriodPort | None = None,
+        transport: Transport | None = None,
     ) -> None:
-        def make_server(path: Path) -> Any:
-            from services.elimination_manager_server import EliminationManagerServer
-
+        def make_server(path: Path) -> EliminationManagerServer:
             return EliminationManagerServer(path, reasons_source=challengeperiod_manager)
 
         super().__init__(
@@ -57,6 +48,7 @@ class EliminationManager(ServiceClient):
             timeout_s=timeout_s,
             auth_token=auth_token,
             make_server=make_server,
+            transport=transport,
         )
         cpm_server = getattr(challengeperiod_manager, "direct_server", None)
         if running_unit_tests and cpm_server is not None and not cpm_server.has_eliminated_source:
@@ -69,21 +61,21 @@ class EliminationManager(ServiceClient):
 
     def get_eliminations(self) -> list[dict[str, Any]]:
         """Every elimination row."""
-        rows: list[dict[str, Any]] = json.loads(self._call("get_eliminations_rpc"))
+        rows: list[dict[str, Any]] = json.loads(self._service.get_eliminations_rpc())
         return rows
 
     def get_eliminated_hotkeys(self) -> set[str]:
         """Every eliminated hotkey."""
-        return set(json.loads(self._call("get_eliminated_hotkeys_rpc")))
+        return set(json.loads(self._service.get_eliminated_hotkeys_rpc()))
 
     def get_elimination(self, hotkey: str) -> dict[str, Any] | None:
         """The hotkey's row, or None."""
-        row: dict[str, Any] | None = self._call("get_elimination_rpc", check_hotkey(hotkey))
+        row: dict[str, Any] | None = self._service.get_elimination_rpc(check_hotkey(hotkey))
         return row
 
     def is_eliminated(self, hotkey: str) -> bool:
         """True when the hotkey has a row."""
-        return bool(self._call("is_eliminated_rpc", check_hotkey(hotkey)))
+        return bool(self._service.is_eliminated_rpc(check_hotkey(hotkey)))
 
     def append_elimination_row(
         self, hotkey: str, current_dd: float, reason: str, t_ms: int | None = None
@@ -92,19 +84,19 @@ class EliminationManager(ServiceClient):
         checked_reason, dd = check_reason((reason, current_dd), "reason")
         t = None if t_ms is None else check_time(t_ms, "t_ms")
         return bool(
-            self._call("append_elimination_row_rpc", check_hotkey(hotkey), dd, checked_reason, t)
+            self._service.append_elimination_row_rpc(check_hotkey(hotkey), dd, checked_reason, t)
         )
 
     def delete_eliminations(self, hotkeys: list[str]) -> int:
         """Remove the rows of ``hotkeys``; returns how many were removed."""
         return int(
-            self._call(
-                "delete_eliminations_rpc", dumps_arg(check_hotkeys(hotkeys, "hotkeys"), "hotkeys")
+            self._service.delete_eliminations_rpc(
+                dumps_arg(check_hotkeys(hotkeys, "hotkeys"), "hotkeys")
             )
         )
 
     def process_eliminations(self, current_time_ms: int | None = None) -> dict[str, list[str]]:
         """Record every pending reason of the challenge-period service as a row."""
         t = None if current_time_ms is None else check_time(current_time_ms, "current_time_ms")
-        result: dict[str, list[str]] = self._call("process_eliminations_rpc", t)
+        result: dict[str, list[str]] = self._service.process_eliminations_rpc(t)
         return result

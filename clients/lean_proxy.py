@@ -21,7 +21,7 @@ from Pyro5 import config, errors, protocol, serializers
 from Pyro5.api import Proxy
 from Pyro5.callcontext import current_context
 
-from services import pyro_frames, serpent_codec
+from services.wire import pyro_frames, serpent_codec
 
 _SERPENT = serializers.serializers["serpent"]
 

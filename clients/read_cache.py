@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from clients.snapshot_mirror import Fetch, SnapshotMirror
-from services.errors import InvalidInputError, InvalidTypeError
+from services.domain.errors import InvalidInputError, InvalidTypeError
 
 MAX_STALENESS_LIMIT_MS = 3_600_000
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from services.models import MinerBucket, ReasonTuple
+from services.domain.models import MinerBucket, ReasonTuple
 
 # (bucket, bucket_start_time, previous_bucket, previous_bucket_start_time)
 Entry = tuple[MinerBucket, int, "MinerBucket | None", "int | None"]

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from nameserver import NameServerAddress
-from services.errors import ServiceUnavailableError
+from services.domain.errors import ServiceUnavailableError
+from services.wire.naming import NameServerAddress
 
 POLL_S = 0.05
 

@@ -11,6 +11,7 @@ the caller gets a ``ServiceUnavailableError`` saying the outcome is unknown.
 
 from __future__ import annotations
 
+import functools
 import select
 import socket
 import threading
@@ -21,22 +22,18 @@ import Pyro5.errors
 from Pyro5.api import Proxy
 
 from clients.lean_proxy import LeanProxy
-from nameserver import NameServerAddress, connect_nameserver
-from services.auth import check_server_answer, client_hello
-from services.errors import (
+from services.domain.errors import (
     AuthenticationError,
-    CpmError,
-    InvalidInputError,
-    InvalidTypeError,
-    RemoteError,
     ServiceNotRegisteredError,
     ServiceUnavailableError,
-    StateWriteError,
 )
+from services.wire.auth import check_server_answer, client_hello
+from services.wire.errors import from_wire_error
+from services.wire.naming import NameServerAddress, connect_nameserver
 
 
 class Transport(Protocol):
-    """Calls ``method(*args)`` on a service."""
+    """Calls ``method(*args)`` on a service; clients can be given one (see MockTransport)."""
 
     def call(self, method: str, *args: Any) -> Any:
         """One call; raises the project's errors."""
@@ -45,24 +42,45 @@ class Transport(Protocol):
         """Release connections."""
 
 
-def translate_error(exc: BaseException) -> BaseException:
-    """The project's exception for an error a service call raised (remote or local)."""
-    if isinstance(exc, CpmError):
-        return exc
-    message = str(exc)
-    if isinstance(exc, Pyro5.errors.SecurityError | PermissionError):
-        return AuthenticationError(message)
-    if isinstance(exc, Pyro5.errors.CommunicationError):
-        return ServiceUnavailableError(message)
-    if isinstance(exc, ConnectionError):
-        return ServiceUnavailableError(message)
-    if isinstance(exc, TypeError):
-        return InvalidTypeError(message)
-    if isinstance(exc, ValueError):
-        return InvalidInputError(message)
-    if isinstance(exc, OSError):
-        return StateWriteError(message)
-    return RemoteError(f"{type(exc).__name__}: {message}")
+class ServiceStub:
+    """``stub.has_miner_rpc(x)`` is ``transport.call("has_miner_rpc", x)``.
+
+    Clients hold it typed as the service's API protocol (``services.wire.api``), so every
+    call names its server method in the source, where a reader and mypy can follow it.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        if not method.endswith("_rpc"):
+            raise AttributeError(method)
+        bound = functools.partial(self._transport.call, method)
+        setattr(self, method, bound)  # found without __getattr__ from the next call on
+        return bound
+
+
+class MockTransport:
+    """A transport that hands every call to ``handler(method, args)``: no server, no socket.
+
+    For tests of a client's own work (argument checks, encoding, decoding, error
+    translation), like httpx's ``MockTransport``.
+    """
+
+    def __init__(self, handler: Callable[[str, tuple[Any, ...]], Any]) -> None:
+        self.handler = handler
+        self.closed = False
+
+    def call(self, method: str, *args: Any) -> Any:
+        """Pass the call to the handler; errors come back translated, as over the wire."""
+        try:
+            return self.handler(method, args)
+        except Exception as exc:
+            raise from_wire_error(exc) from exc
+
+    def close(self) -> None:
+        """Note that the client closed it."""
+        self.closed = True
 
 
 def _authenticating_proxy(token: str) -> type[Proxy]:
@@ -106,7 +124,7 @@ class DirectTransport:
         try:
             return getattr(self.server, method)(*args)
         except Exception as exc:
-            raise translate_error(exc) from exc
+            raise from_wire_error(exc) from exc
 
     def close(self) -> None:
         """Close the server object (folds its journal into the files)."""
@@ -237,7 +255,7 @@ class RemoteTransport:
                     f"it may or may not have been applied: {exc}"
                 ) from exc
         except Exception as exc:
-            raise translate_error(exc) from exc
+            raise from_wire_error(exc) from exc
         proxy = self._connect(fresh_lookup=True)
         try:
             return getattr(proxy, method)(*args)
@@ -245,7 +263,7 @@ class RemoteTransport:
             self._drop(proxy)
             raise ServiceUnavailableError(f"{self.service_name} does not answer: {exc}") from exc
         except Exception as exc:
-            raise translate_error(exc) from exc
+            raise from_wire_error(exc) from exc
 
     def close(self) -> None:
         """Release every proxy this transport made, in any thread."""

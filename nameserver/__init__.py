@@ -1,8 +1,8 @@
 """The Pyro5 name server through which clients find the services by name.
 
 ``EmbeddedNameServer`` runs Pyro5's own ``NameServerDaemon`` in a background thread (used
-by ``cpm-nameserver``, ``cpm-stack`` and the tests); ``ping_nameserver`` and
-``connect_nameserver`` reach any Pyro5 name server, embedded or not. Nothing here touches
+by ``cpm-nameserver``, ``cpm-stack`` and the tests); ``services.wire.naming`` reaches any
+Pyro5 name server, embedded or not. Nothing here touches
 ``Pyro5.config``: the defaults Pyro5 ships with are what every part of the project expects.
 """
 
@@ -12,8 +12,6 @@ import contextlib
 import logging
 import socket
 import threading
-import time
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -22,29 +20,11 @@ import Pyro5.core
 import Pyro5.errors
 import Pyro5.nameserver
 
-from services.errors import ServiceUnavailableError
+from services.wire.naming import NameServerAddress
 
-__all__ = [
-    "EmbeddedNameServer",
-    "NameServerAddress",
-    "connect_nameserver",
-    "parse_storage",
-    "ping_nameserver",
-]
+__all__ = ["EmbeddedNameServer", "parse_storage"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class NameServerAddress:
-    """Where a name server listens."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
 
 
 def parse_storage(text: str) -> str:
@@ -156,68 +136,3 @@ class EmbeddedNameServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def ping_nameserver(address: NameServerAddress, timeout_s: float = 1.0) -> bool:
-    """True when a Pyro5 name server answers at ``address`` within about ``timeout_s``."""
-    try:
-        proxy = connect_nameserver(address, timeout_s)
-    except ServiceUnavailableError:
-        return False
-    proxy._pyroRelease()
-    return True
-
-
-def connect_nameserver(address: NameServerAddress, timeout_s: float = 5.0) -> Pyro5.client.Proxy:
-    """A proxy bound to the name server at ``address``, else ServiceUnavailableError."""
-    # The proxy keeps timeout_s as its call timeout, so a later call cannot hang forever.
-    if not timeout_s > 0:
-        raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
-    deadline = time.monotonic() + timeout_s
-    proxy: Pyro5.client.Proxy | None = None
-    try:
-        proxy = Pyro5.client.Proxy(f"PYRO:{Pyro5.core.NAMESERVER_NAME}@{address}")
-        proxy._pyroTimeout = timeout_s
-        proxy._pyroBind()
-        # Binding may have used most of the budget; the check gets only what is left of it.
-        proxy._pyroTimeout = max(deadline - time.monotonic(), 0.05)
-        proxy.ping()
-    except (Pyro5.errors.PyroError, OSError, AttributeError) as exc:
-        if proxy is not None:
-            proxy._pyroRelease()
-        reason = _describe_failure(exc, timeout_s)
-        raise ServiceUnavailableError(
-            f"no Pyro5 name server answers at {address} ({reason})"
-        ) from exc
-    proxy._pyroTimeout = timeout_s
-    return proxy
-
-
-def _describe_failure(exc: BaseException, timeout_s: float) -> str:
-    """A short reason for a failed contact, from the most telling error in the chain."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    for error in chain:
-        if isinstance(error, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(error, (TimeoutError, Pyro5.errors.TimeoutError)):
-            return f"no answer within {timeout_s:g} s"
-        if isinstance(error, socket.gaierror):
-            return f"unknown host: {error.strerror}"
-    for error in chain:
-        if isinstance(error, Pyro5.errors.ProtocolError):
-            return "not a Pyro5 server"
-        if isinstance(error, Pyro5.errors.ConnectionClosedError):
-            return "connection closed by the peer"
-        if isinstance(error, AttributeError):
-            return "not a name server"
-        # A Pyro5 daemon without the name server object rejects the handshake.
-        if isinstance(error, Pyro5.errors.CommunicationError) and "rejected:" in str(error):
-            return f"not a name server: {str(error).split('rejected:', 1)[1].strip()}"
-        if isinstance(error, OSError) and error.strerror:
-            return error.strerror[:1].lower() + error.strerror[1:]
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text

@@ -11,9 +11,7 @@ import threading
 from collections.abc import Mapping
 
 from nameserver import EmbeddedNameServer, parse_storage
-from services.cli import (
-    DEFAULT_NS_HOST,
-    DEFAULT_NS_PORT,
+from services.launch.cli import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_USAGE,
@@ -27,6 +25,7 @@ from services.cli import (
     port_number,
     setup_logging,
 )
+from services.wire.names import DEFAULT_NS_HOST, DEFAULT_NS_PORT
 
 PROG = "cpm-nameserver"
 

@@ -1,27 +1,14 @@
-"""The challenge-period and elimination services (server side).
+"""The challenge-period and elimination services, in layers that import one way only.
 
-The server classes are imported on first use, so that the rules and models can be imported
-without loading Pyro5 and without import cycles through the name-server package.
+``domain`` (rules, models, errors) ← ``storage`` (journal, files, state) ← ``wire`` (names,
+encoding, auth, the error table) ← ``shells`` (the exposed classes) ← ``launch`` and the entry
+modules ``challengeperiod_manager_server`` / ``elimination_manager_server``. See
+docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from services.challengeperiod_manager_server import ChallengePeriodManagerServer
-    from services.elimination_manager_server import EliminationManagerServer
+from services.shells.challengeperiod import ChallengePeriodManagerServer
+from services.shells.elimination import EliminationManagerServer
 
 __all__ = ["ChallengePeriodManagerServer", "EliminationManagerServer"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "ChallengePeriodManagerServer":
-        from services.challengeperiod_manager_server import ChallengePeriodManagerServer
-
-        return ChallengePeriodManagerServer
-    if name == "EliminationManagerServer":
-        from services.elimination_manager_server import EliminationManagerServer
-
-        return EliminationManagerServer
-    raise AttributeError(f"module 'services' has no attribute {name!r}")

@@ -1,335 +1,25 @@
-"""ChallengePeriodManagerServer: the challenge-period state behind a Pyro5 API, and ``cpm-server``.
+"""``cpm-server``: the challenge-period service's launcher.
 
-The exposed class is a thin shell: it checks every argument (another client may not be
-ours), calls ``ChallengePeriodState`` and ``challengeperiod_rules``, and encodes results for
-the wire. The refresh loop runs beside the RPC threads; the state's lock keeps every call
-and every refresh whole.
+Parses the flags, builds ``ChallengePeriodManagerServer`` wired to its peer (an
+``EliminationManager`` client, found by name), hosts it until SIGTERM or Ctrl-C. The class
+itself lives in ``services.shells.challengeperiod``; it is re-exported here under the name
+the contract gives this module.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
-import threading
-import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-from Pyro5.api import behavior, expose
+from clients.elimination_manager import EliminationManager
+from services.domain.config import RulesConfig
+from services.launch.cli import UsageError
+from services.launch.run import ServerSettings, ServiceSpec, run_service
+from services.shells.challengeperiod import ChallengePeriodManagerServer
+from services.shells.hosting import ServiceInfo
+from services.wire.names import CHALLENGEPERIOD_SERVICE
 
-from services import challengeperiod_rules, fast_checks, wire
-from services.challengeperiod_files import open_store
-from services.challengeperiod_state import ChallengePeriodState
-from services.cli import UsageError
-from services.config import RulesConfig
-from services.errors import ServiceUnavailableError
-from services.hosting import ServiceInfo
-from services.launch import ServerSettings, ServiceSpec, run_service
-from services.models import (
-    MinerBucket,
-    check_bucket,
-    check_hotkey,
-    check_hotkeys,
-    check_time,
-    entry_from_args,
-)
-from services.refresh_inputs import EMPTY_INPUTS, RefreshInputs, parse_refresh_inputs
-from services.timeutil import now_ms
-
-log = logging.getLogger("cpm.challengeperiod")
-
-SERVICE_NAME = "ChallengePeriodManagerServer"
-DEFAULT_RULES = RulesConfig()
-
-EliminatedSource = Callable[[], "set[str] | frozenset[str]"]
-
-
-@behavior(instance_mode="single")
-class ChallengePeriodManagerServer:
-    """The challenge-period service object; each ``*_rpc`` method is one client call."""
-
-    def __init__(
-        self,
-        state_dir: str | Path,
-        *,
-        rules: RulesConfig = DEFAULT_RULES,
-        fsync: bool = False,
-        eliminated_source: EliminatedSource | None = None,
-        clock: Callable[[], int] = now_ms,
-    ) -> None:
-        self.rules = rules
-        self._state = ChallengePeriodState(open_store(Path(state_dir), fsync=fsync))
-        self._eliminated_source = eliminated_source
-        self._known_eliminated: frozenset[str] = frozenset()
-        self._source_down_logged = False
-        self._clock = clock
-        self._inputs: RefreshInputs | None = None
-        self._inputs_seq = 0
-        self._last_refresh_ms: int | None = None
-        self._last_refresh_duration_ms: float | None = None
-        self._refresh_lock = threading.Lock()
-        self._loop_stop = threading.Event()
-        self._loop: threading.Thread | None = None
-
-    @expose
-    def health_check_rpc(self) -> dict[str, Any]:
-        """Liveness and counts."""
-        counts = self._state.counts()
-        return {
-            "status": "ok",
-            "service": SERVICE_NAME,
-            "pid": os.getpid(),
-            "timestamp_ms": self._clock(),
-            "last_refresh_ms": self._last_refresh_ms,
-            "last_refresh_duration_ms": self._last_refresh_duration_ms,
-            "inputs_seq": self._inputs_seq,
-            **counts,
-        }
-
-    # -- lifecycle, not exposed ---------------------------------------------------------
-
-    def start_refresh_loop(self, interval_ms: int) -> None:
-        """Refresh every ``interval_ms`` with the latest submitted inputs, in a thread."""
-        self._loop = threading.Thread(
-            target=self._refresh_loop, args=(interval_ms,), name="refresh-loop", daemon=True
-        )
-        self._loop.start()
-
-    def _refresh_loop(self, interval_ms: int) -> None:
-        waiting_logged = False
-        while not self._loop_stop.wait(interval_ms / 1000):
-            if self._inputs is None:
-                if not waiting_logged:
-                    log.info("no refresh inputs submitted yet; the refresh loop waits for them")
-                    waiting_logged = True
-                continue
-            try:
-                summary = self._refresh(self._clock())
-            except Exception:
-                log.exception("refresh failed; the next one runs in %d ms", interval_ms)
-                continue
-            if summary["promoted"] or summary["demoted"] or summary["eliminated"]:
-                log.info(
-                    "refresh: %d promoted, %d demoted, %d eliminated, %d added, %d pruned",
-                    len(summary["promoted"]),
-                    len(summary["demoted"]),
-                    len(summary["eliminated"]),
-                    len(summary["added"]),
-                    len(summary["pruned"]),
-                )
-
-    @property
-    def has_eliminated_source(self) -> bool:
-        """True when the service knows where to learn eliminated hotkeys from."""
-        return self._eliminated_source is not None
-
-    def set_eliminated_source(self, source: EliminatedSource) -> None:
-        """Learn eliminated hotkeys from ``source`` (wires a direct-mode pair together)."""
-        self._eliminated_source = source
-
-    def start_background(self) -> None:
-        """Start the refresh loop at the configured interval."""
-        self.start_refresh_loop(self.rules.refresh_interval_ms)
-
-    def close(self) -> None:
-        """Stop the refresh loop and fold the journal into the state files."""
-        self._loop_stop.set()
-        if self._loop is not None:
-            self._loop.join(timeout=10)
-        self._state.close()
-
-    # -- elimination reasons ------------------------------------------------------------
-
-    @expose
-    @wire.rpc
-    def get_all_elimination_reasons_rpc(self) -> str:
-        """{hotkey: [reason, dd]} as JSON."""
-        with self._state.lock:
-            return wire.dumps(self._state.reasons)
-
-    @expose
-    def has_elimination_reasons_rpc(self) -> bool:
-        """True when any reason is pending."""
-        return bool(self._state.reasons)
-
-    @expose
-    @wire.rpc
-    def clear_elimination_reasons_rpc(self) -> None:
-        """Drop every pending reason."""
-        self._state.clear_reasons()
-
-    @expose
-    @wire.rpc
-    def update_elimination_reasons_rpc(self, reasons: Any) -> int:
-        """Merge reasons in (dict.update); returns the number pending."""
-        checked = fast_checks.reasons(wire.loads_arg(reasons, "reasons"))
-        return self._state.update_reasons(checked, wire.one_line_json(reasons))
-
-    @expose
-    @wire.rpc
-    def pop_elimination_reasons_rpc(self, hotkeys: Any = None) -> str:
-        """Remove and return all pending reasons, or those of ``hotkeys``, as JSON."""
-        wanted = None if hotkeys is None else check_hotkeys(wire.loads_arg(hotkeys, "hotkeys"))
-        return wire.dumps(self._state.pop_reasons(wanted))
-
-    # -- miners -------------------------------------------------------------------------
-
-    @expose
-    @wire.rpc
-    def has_miner_rpc(self, hotkey: Any) -> bool:
-        """True when the hotkey is in any bucket."""
-        return check_hotkey(hotkey) in self._state.miners
-
-    @expose
-    @wire.rpc
-    def get_miner_bucket_rpc(self, hotkey: Any) -> str | None:
-        """The miner's bucket name, or None."""
-        entry = self._state.miners.get(check_hotkey(hotkey))
-        return None if entry is None else entry.bucket.value
-
-    @expose
-    @wire.rpc
-    def get_miner_start_time_rpc(self, hotkey: Any) -> int | None:
-        """The miner's bucket start time, or None."""
-        entry = self._state.miners.get(check_hotkey(hotkey))
-        return None if entry is None else entry.bucket_start_time
-
-    @expose
-    @wire.rpc
-    def get_hotkeys_by_bucket_rpc(self, bucket: Any) -> str:
-        """Hotkeys of one bucket, as a JSON list."""
-        return wire.dumps(list(self._state.hotkeys_in(check_bucket(bucket))))
-
-    @expose
-    @wire.rpc
-    def get_all_miner_hotkeys_rpc(self) -> str:
-        """Every hotkey in any bucket, as a JSON list."""
-        with self._state.lock:
-            return wire.dumps(list(self._state.miners))
-
-    @expose
-    @wire.rpc
-    def set_miner_bucket_rpc(
-        self,
-        hotkey: Any,
-        bucket: Any,
-        start_time: Any,
-        prev_bucket: Any = None,
-        prev_time: Any = None,
-    ) -> bool:
-        """Place or replace a miner; True when it was new."""
-        entry = entry_from_args(bucket, start_time, prev_bucket, prev_time)
-        return self._state.set_miner(check_hotkey(hotkey), entry)
-
-    @expose
-    @wire.rpc
-    def remove_miner_rpc(self, hotkey: Any) -> bool:
-        """Remove a miner; True when it existed."""
-        return self._state.remove_miner(check_hotkey(hotkey))
-
-    @expose
-    def get_testing_miners_rpc(self) -> str:
-        """{hotkey: start} of CHALLENGE, as JSON."""
-        return wire.dumps(self._state.hotkeys_in(MinerBucket.CHALLENGE))
-
-    @expose
-    def get_success_miners_rpc(self) -> str:
-        """{hotkey: start} of MAINCOMP, as JSON."""
-        return wire.dumps(self._state.hotkeys_in(MinerBucket.MAINCOMP))
-
-    @expose
-    def get_probation_miners_rpc(self) -> str:
-        """{hotkey: start} of PROBATION, as JSON."""
-        return wire.dumps(self._state.hotkeys_in(MinerBucket.PROBATION))
-
-    @expose
-    def get_plagiarism_miners_rpc(self) -> str:
-        """{hotkey: start} of PLAGIARISM, as JSON."""
-        return wire.dumps(self._state.hotkeys_in(MinerBucket.PLAGIARISM))
-
-    @expose
-    @wire.rpc
-    def get_snapshot_rpc(self, since: Any = None) -> dict[str, Any] | str:
-        """One consistent view: ``body`` is the JSON of version, miners and reasons. Given
-        ``since`` = [epoch, version] of a view the caller holds: one JSON document with
-        only the ``changes`` when the service can tell them, else the ``body``."""
-        checked = wire.check_since(since)
-        kind, text = self._state.snapshot_since(checked)
-        timestamp, epoch = self._clock(), self._state.changes.epoch
-        if checked is None:
-            return {"timestamp_ms": timestamp, "epoch": epoch, kind: text}
-        return f'{{"timestamp_ms":{timestamp:d},"epoch":"{epoch}","{kind}":{text}}}'
-
-    # -- refresh ------------------------------------------------------------------------
-
-    @expose
-    @wire.rpc
-    def submit_refresh_inputs_rpc(self, inputs: Any) -> int:
-        """Keep ``inputs`` for the next refreshes; returns their sequence number."""
-        parsed = parse_refresh_inputs(wire.loads_arg(inputs, "inputs"))
-        with self._refresh_lock:
-            self._inputs = parsed
-            self._inputs_seq += 1
-            return self._inputs_seq
-
-    @expose
-    @wire.rpc
-    def refresh_now_rpc(self, current_time_ms: Any = None) -> dict[str, Any]:
-        """Run one refresh now (at ``current_time_ms`` if given); returns its summary."""
-        now = (
-            self._clock()
-            if current_time_ms is None
-            else check_time(current_time_ms, "current_time_ms")
-        )
-        return self._refresh(now)
-
-    def _eliminated_hotkeys(self) -> frozenset[str]:
-        if self._eliminated_source is None:
-            return self._known_eliminated
-        try:
-            self._known_eliminated = frozenset(self._eliminated_source())
-        except ServiceUnavailableError as exc:
-            if not self._source_down_logged:
-                log.warning(
-                    "elimination service unavailable (%s); refreshing with the %d eliminated "
-                    "hotkeys known last",
-                    exc,
-                    len(self._known_eliminated),
-                )
-                self._source_down_logged = True
-            return self._known_eliminated
-        if self._source_down_logged:
-            log.info("elimination service answers again")
-            self._source_down_logged = False
-        return self._known_eliminated
-
-    def _refresh(self, now: int) -> dict[str, Any]:
-        started = time.perf_counter()
-        eliminated = self._eliminated_hotkeys()
-        with self._refresh_lock, self._state.lock:
-            outcome = challengeperiod_rules.refresh(
-                self._state.miners,
-                self._state.reasons,
-                eliminated,
-                self._inputs or EMPTY_INPUTS,
-                now,
-                self.rules,
-            )
-            self._state.apply_refresh(outcome)
-            self._last_refresh_ms = now
-            # Server-side cost of the whole refresh, durable write included (cpm-bench).
-            self._last_refresh_duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        return {
-            "duration_ms": self._last_refresh_duration_ms,
-            "promoted": outcome.promoted,
-            "demoted": outcome.demoted,
-            "eliminated": {hk: list(r) for hk, r in outcome.new_reasons.items()},
-            "added": outcome.added,
-            "pruned": outcome.pruned,
-        }
+__all__ = ["ChallengePeriodManagerServer", "main"]
 
 
 def _add_flags(parser: argparse.ArgumentParser) -> None:
@@ -344,8 +34,6 @@ def _add_flags(parser: argparse.ArgumentParser) -> None:
 def _build(args: argparse.Namespace, settings: ServerSettings) -> ChallengePeriodManagerServer:
     if args.refresh_interval_ms <= 0:
         raise UsageError("--refresh-interval-ms must be a positive number of milliseconds")
-    from clients.elimination_manager import EliminationManager
-
     rules = RulesConfig(refresh_interval_ms=args.refresh_interval_ms)
     # Found by name on every refresh's first call after an outage, so a restarted
     # elimination service on a new port is picked up without a restart here.
@@ -361,7 +49,7 @@ def _build(args: argparse.Namespace, settings: ServerSettings) -> ChallengePerio
 SPEC = ServiceSpec(
     prog="cpm-server",
     description="The challenge-period service: buckets, refresh loop, pending eliminations.",
-    info=ServiceInfo(SERVICE_NAME, frozenset({"cpm", "challengeperiod", "cpm.api.v1"})),
+    info=ServiceInfo(CHALLENGEPERIOD_SERVICE, frozenset({"cpm", "challengeperiod", "cpm.api.v1"})),
     add_flags=_add_flags,
     build=_build,
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from clients import ChallengePeriodManager
+from tests.hosting import embedded_nameserver, hosted_challengeperiod
 from tests.processes import Proc, free_port, start_cpm_server, start_nameserver
 
 
@@ -40,6 +41,17 @@ def direct_client(tmp_path: Path) -> Iterator[ChallengePeriodManager]:
     client = ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path / "state")
     yield client
     client.close()
+
+
+@pytest.fixture
+def network_client(tmp_path: Path) -> Iterator[ChallengePeriodManager]:
+    """A client talking over TCP to a service hosted in this process (port 0, in a thread)."""
+    with (
+        embedded_nameserver() as ns,
+        hosted_challengeperiod(tmp_path / "state", ns),
+        ChallengePeriodManager(ns_host=ns.host, ns_port=ns.port, timeout_s=5.0) as client,
+    ):
+        yield client
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import pytest
 from Pyro5.api import Daemon, Proxy, expose
 
 from clients import ChallengePeriodManager, EliminationManager
-from services.auth import ClientVerifier, check_server_answer, client_hello
-from services.errors import AuthenticationError
-from services.launch import is_loopback
+from services.domain.errors import AuthenticationError
+from services.launch.run import is_loopback
+from services.wire.auth import ClientVerifier, check_server_answer, client_hello
 from tests.processes import Proc, start_cpm_server, start_elimination_server, wait_until
 
 TOKEN = "s3cret-token-for-tests"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from services.challengeperiod_rules import (
+from services.domain.challengeperiod_rules import (
     RefreshOutcome,
     Verdict,
     apply_plagiarism_flags,
@@ -20,21 +20,21 @@ from services.challengeperiod_rules import (
     prune,
     refresh,
 )
-from services.config import RulesConfig
-from services.models import MinerBucket, MinerEntry, ReasonTuple
-from services.promotion import (
+from services.domain.config import RulesConfig
+from services.domain.models import MinerBucket, MinerEntry, ReasonTuple
+from services.domain.refresh_inputs import (
+    AssetClassScores,
+    MetricScores,
+    MinerInputs,
+    RefreshInputs,
+)
+from services.domain.scoring import (
     combined_scores,
     percentiles,
     qualifiers,
     qualify,
     softmax,
     threshold,
-)
-from services.refresh_inputs import (
-    AssetClassScores,
-    MetricScores,
-    MinerInputs,
-    RefreshInputs,
 )
 
 S = 1_000

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from clients import ChallengePeriodManager, MinerBucket
-from services.errors import InvalidInputError, InvalidTypeError
+from services.domain.errors import InvalidInputError, InvalidTypeError
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -16,7 +17,7 @@ CH, MC, PB, PL = "CHALLENGE", "MAINCOMP", "PROBATION", "PLAGIARISM"
 
 @pytest.fixture(params=["direct", "remote"])
 def client(request: pytest.FixtureRequest) -> ChallengePeriodManager:
-    name = "direct_client" if request.param == "direct" else "remote_client"
+    name = "direct_client" if request.param == "direct" else "network_client"
     return request.getfixturevalue(name)
 
 
@@ -206,18 +207,16 @@ def test_errors_are_the_projects_tree(direct_client: ChallengePeriodManager) -> 
 
 
 @pytest.mark.integration
-def test_proxies_of_ended_threads_are_released(remote_client: ChallengePeriodManager) -> None:
-    import threading
-
+def test_proxies_of_ended_threads_are_released(network_client: ChallengePeriodManager) -> None:
     def one_call() -> None:
-        remote_client.has_miner("a")
+        network_client.has_miner("a")
 
     for _ in range(5):
         thread = threading.Thread(target=one_call)
         thread.start()
         thread.join()
-    remote_client.has_miner("a")  # a new thread's connection prunes the ended ones
-    transport = remote_client._transport
+    network_client.has_miner("a")  # a new thread's connection prunes the ended ones
+    transport = network_client._remote
     assert len(transport._proxies) <= 2  # this thread's, and at most the last ended one's
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from clients import ChallengePeriodManager, EliminationManager
-from nameserver import NameServerAddress
-from services.refresh_inputs import parse_refresh_inputs
+from services.domain.refresh_inputs import parse_refresh_inputs
+from services.wire.naming import NameServerAddress
 from tests.processes import (
     Proc,
     free_port,

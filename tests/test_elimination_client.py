@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from clients import ChallengePeriodManager, EliminationManager
-from services.models import ReasonTuple
+from services.domain.models import ReasonTuple
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -104,7 +104,7 @@ def test_reason_added_between_read_and_pop_stays_pending(tmp_path: Path) -> None
         running_unit_tests=True,
         state_dir=tmp_path / "em",
         challengeperiod_manager=RacingSource(cpm),
-    )  # type: ignore[arg-type]
+    )
     try:
         cpm.update_elimination_reasons({"first": ("ZOMBIE", -1)})
         assert em.process_eliminations() == {"added": ["first"], "skipped": []}
@@ -127,7 +127,7 @@ def test_crash_between_write_and_pop_loses_nothing_and_writes_once(tmp_path: Pat
     cpm.update_elimination_reasons({"x": ("ZOMBIE", -1)})
     failing = EliminationManager(
         running_unit_tests=True, state_dir=tmp_path / "em", challengeperiod_manager=FailingPop(cpm)
-    )  # type: ignore[arg-type]
+    )
     with pytest.raises(Exception, match="died before the pop"):
         failing.process_eliminations()
     failing.close()

@@ -48,6 +48,7 @@ def test_refresh_elimination_becomes_a_row_without_a_call(
             # The 2 s latency itself is measured by cpm-bench; here: it happens with no call.
             wait_until(lambda: em.is_eliminated("slow"), 10, "the row")
             row = em.get_elimination("slow")
+            assert row is not None
             assert row["reason"] == "FAILED_CHALLENGE_PERIOD_TIME" and row["dd"] == -1
             wait_until(lambda: not cpm.has_elimination_reasons(), 5, "the reason to be taken")
             # The next refresh learns the hotkey from the elimination service.

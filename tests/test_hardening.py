@@ -42,8 +42,9 @@ from Pyro5.api import Proxy
 from Pyro5.errors import CommunicationError
 
 from clients import ChallengePeriodManager
-from services import durable_store, wire
-from services.errors import InvalidInputError, ServiceUnavailableError, StateWriteError
+from services.domain.errors import InvalidInputError, ServiceUnavailableError, StateWriteError
+from services.storage import durable_store
+from services.wire import codec
 from tests.processes import (
     Proc,
     free_port,
@@ -210,7 +211,7 @@ def test_oversized_message_is_refused_and_the_service_keeps_running(
     huge = "x" * (65 * 1024 * 1024)
     # Our clients refuse before sending ...
     with pytest.raises(InvalidInputError, match="64 MiB"):
-        wire.dumps_arg([huge], "reasons")
+        codec.dumps_arg([huge], "reasons")
     # ... and a foreign client's oversized message is refused by the service.
     with (
         Proxy(f"PYRONAME:ChallengePeriodManagerServer@127.0.0.1:{ns_port}") as raw,

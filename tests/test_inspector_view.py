@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from rich.console import Console, RenderableType
 
-from services.config import DAY_MS
-from services.models import MinerBucket
+from services.domain.config import DAY_MS
+from services.domain.models import MinerBucket
 from tools.inspector_view import (
     ScreenData,
     bucket_rows,

@@ -10,7 +10,7 @@ from Pyro5.api import BatchProxy, Daemon, Proxy, behavior, expose, oneway
 from Pyro5.callcontext import current_context
 
 from clients.lean_proxy import LeanProxy
-from services.lean_daemon import LeanDaemon
+from services.wire.lean_daemon import LeanDaemon
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -44,7 +44,7 @@ class Echo:
         self.noted.append(value)
         self.noted_event.set()
 
-    @expose
+    @expose  # type: ignore[prop-decorator]
     @property
     def value(self) -> int:
         return self._value

@@ -18,15 +18,10 @@ import Pyro5.errors
 import Pyro5.server
 import pytest
 
-from nameserver import (
-    EmbeddedNameServer,
-    NameServerAddress,
-    connect_nameserver,
-    parse_storage,
-    ping_nameserver,
-)
+from nameserver import EmbeddedNameServer, parse_storage
 from nameserver.__main__ import main
-from services.errors import ServiceUnavailableError
+from services.domain.errors import ServiceUnavailableError
+from services.wire.naming import NameServerAddress, connect_nameserver, ping_nameserver
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NSC = Path(sys.executable).parent / "pyro5-nsc"

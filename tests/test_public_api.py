@@ -12,6 +12,7 @@ import pytest
 import clients
 import services
 from clients import ChallengePeriodManager, EliminationManager, EliminationReason, MinerBucket
+from services import ChallengePeriodManagerServer, EliminationManagerServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,9 +90,6 @@ def test_client_constructor_keywords(cls: type, peer: str) -> None:
 
 
 def test_every_client_method_has_one_server_method() -> None:
-    from services.challengeperiod_manager_server import ChallengePeriodManagerServer
-    from services.elimination_manager_server import EliminationManagerServer
-
     for client_cls, server_cls in [
         (ChallengePeriodManager, ChallengePeriodManagerServer),
         (EliminationManager, EliminationManagerServer),

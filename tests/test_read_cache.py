@@ -11,11 +11,11 @@ import pytest
 from clients import ChallengePeriodManager, MinerBucket
 from clients.read_cache import ReadCache, check_max_staleness_ms
 from clients.snapshot_mirror import SnapshotMirror
-from services.challengeperiod_files import open_store
-from services.challengeperiod_state import ChallengePeriodState
-from services.change_log import ChangeLog
-from services.errors import InvalidInputError, InvalidTypeError
-from services.models import MinerEntry
+from services.domain.errors import InvalidInputError, InvalidTypeError
+from services.domain.models import MinerEntry
+from services.storage.challengeperiod_files import open_store
+from services.storage.challengeperiod_state import ChallengePeriodState
+from services.storage.change_log import ChangeLog
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -165,7 +165,9 @@ def test_snapshot_is_the_same_with_or_without_the_local_copy(tmp_path: Path) -> 
         cpm.update_elimination_reasons({"z": ("ZOMBIE", -1)})
         cpm.set_miner_bucket("b", "PLAGIARISM", 5, "MAINCOMP", 2)
         second = cpm.get_snapshot()
-        body = json.loads(cpm._call("get_snapshot_rpc")["body"])
+        reply = cpm._service.get_snapshot_rpc()
+        assert isinstance(reply, dict)
+        body = json.loads(reply["body"])
     assert first["version"] < second["version"] == body["version"]
     assert second["elimination_reasons"] == {"z": ("ZOMBIE", -1)}
     assert second["miners"]["b"] == {

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from services import fast_checks
-from services.challengeperiod_files import open_store
-from services.challengeperiod_state import ChallengePeriodState
-from services.errors import InvalidInputError, InvalidTypeError
-from services.models import EliminationReason, check_reasons
+from services.domain import fast_checks
+from services.domain.errors import InvalidInputError, InvalidTypeError
+from services.domain.models import EliminationReason, check_reasons
+from services.storage.challengeperiod_files import open_store
+from services.storage.challengeperiod_state import ChallengePeriodState
+from services.wire.codec import dumps_arg
 
 GOOD = {
     "a": ("ZOMBIE", -1),
@@ -42,7 +43,7 @@ def _error(fn, value):
 
 def test_fast_checks_return_what_the_precise_check_returns() -> None:
     assert fast_checks.reasons(GOOD) == check_reasons(GOOD)
-    assert json.loads(fast_checks.reasons_json(GOOD)) == {
+    assert json.loads(dumps_arg(fast_checks.reasons(GOOD), "reasons")) == {
         "a": ["ZOMBIE", -1],
         "b": ["MAX_TOTAL_DRAWDOWN", 12.5],
         "c": ["PLAGIARISM", 0],
@@ -56,12 +57,11 @@ def test_fast_checks_raise_the_precise_error(value: object) -> None:
     assert _error(fast_checks.reasons, value) == precise
 
 
-def test_reason_batches_sent_as_json_replay_after_a_crash(tmp_path: Path) -> None:
+def test_reason_batches_replay_after_a_crash(tmp_path: Path) -> None:
     state = ChallengePeriodState(open_store(tmp_path))
-    raw = json.dumps({"a": ["ZOMBIE", -1], "b": ["MAX_TOTAL_DRAWDOWN", 12.5]})
-    state.update_reasons({"a": ("ZOMBIE", -1), "b": ("MAX_TOTAL_DRAWDOWN", 12.5)}, raw)
-    # Partly new: only the change is journalled, encoded by the store, not the raw text.
-    state.update_reasons({"a": ("ZOMBIE", -1), "c": ("LIQUIDATED", 3)}, '{"not": "used"}')
+    state.update_reasons({"a": ("ZOMBIE", -1), "b": ("MAX_TOTAL_DRAWDOWN", 12.5)})
+    # Partly new: only the change is journalled.
+    state.update_reasons({"a": ("ZOMBIE", -1), "c": ("LIQUIDATED", 3)})
     assert state.update_reasons({"a": ("ZOMBIE", -1)}) == 3  # nothing new: no journal line
     version = state.version
     # No close(): the journal is not folded into the files, as after a SIGKILL, which

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from services import refresh_inputs
-from services.errors import InvalidInputError, InvalidTypeError
-from services.refresh_inputs import (
+from services.domain import refresh_inputs
+from services.domain.errors import InvalidInputError, InvalidTypeError
+from services.domain.refresh_inputs import (
     EMPTY_INPUTS,
     NO_MINER_INPUTS,
     AssetClassScores,

@@ -8,7 +8,7 @@ import random
 import pytest
 import serpent
 
-from services import serpent_codec
+from services.wire import serpent_codec
 
 HEADER = serpent_codec.HEADER
 ALPHABET = ["a", "Z", "0", " ", "'", '"', "\\", "\n", "\r", "\t", "\x00", "é", "\u2028", "😀"]
@@ -68,7 +68,7 @@ def test_random_values_round_trip_both_ways(seed: int) -> None:
 
 def test_calls_decode_like_serpent() -> None:
     for args in [(), ("hk",), ("hk", 5, None, True, False, -3), ("it's",), ('say "hi"',)]:
-        call = ("ChallengePeriodManagerServer", "has_miner_rpc", args, {})
+        call: tuple[object, ...] = ("ChallengePeriodManagerServer", "has_miner_rpc", args, {})
         for data in (serpent_codec.dumps(call), serpent.dumps(call, module_in_classname=True)):
             assert serpent_codec.loads(data) == serpent.loads(data) == call
 
@@ -124,7 +124,12 @@ def test_text_without_the_header_is_plain_serpent() -> None:
 
 def test_long_json_strings_take_the_fast_path_and_decode_exactly() -> None:
     document = '{"5F' + "1" * 46 + '":["ZOMBIE",-1]}' * 500
-    call = ("ChallengePeriodManagerServer", "update_elimination_reasons_rpc", (document,), {})
+    call: tuple[object, ...] = (
+        "ChallengePeriodManagerServer",
+        "update_elimination_reasons_rpc",
+        (document,),
+        {},
+    )
     for data in (serpent_codec.dumps(call), serpent.dumps(call, module_in_classname=True)):
         assert serpent_codec.loads(data) == serpent.loads(data) == call
     reply = {"timestamp_ms": 5, "body": document + "\\"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from clients import ChallengePeriodManager, EliminationManager
 from tests.processes import BIN, free_port, start_nameserver, start_stack, wait_until
+from tools.stack import DEMO_STATE_DIR, _parse
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -26,6 +28,10 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def _gone(pid: int) -> bool:
+    return not _alive(pid)
 
 
 def test_stack_starts_everything_and_sigterm_stops_all(tmp_path: Path) -> None:
@@ -49,7 +55,7 @@ def test_stack_starts_everything_and_sigterm_stops_all(tmp_path: Path) -> None:
             wait_until(lambda: em.is_eliminated("old"), 10, "the handoff inside the stack")
         assert stack.terminate(timeout_s=30) == 0
         for pid in children:
-            wait_until(lambda pid=pid: not _alive(pid), 10, f"child {pid} to exit")
+            wait_until(functools.partial(_gone, pid), 10, f"child {pid} to exit")
     finally:
         stack.close()
     assert (tmp_path / "state" / "eliminations.json").exists()
@@ -102,8 +108,6 @@ def test_stack_bad_flag_exits_2() -> None:
 
 
 def test_demo_state_stays_apart_from_the_default_state_dir(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tools.stack import DEMO_STATE_DIR, _parse
-
     monkeypatch.delenv("CPM_STATE_DIR", raising=False)
     assert _parse(["--demo"]).state_dir == DEMO_STATE_DIR
     assert _parse([]).state_dir == "./validation"

@@ -25,7 +25,7 @@ WEIGHTS = {
 @pytest.fixture(params=["direct", "remote"])
 def client(request: pytest.FixtureRequest) -> ChallengePeriodManager:
     return request.getfixturevalue(
-        "direct_client" if request.param == "direct" else "remote_client"
+        "direct_client" if request.param == "direct" else "network_client"
     )
 
 
@@ -153,7 +153,7 @@ def test_eliminated_hotkey_from_elimination_source_leaves_buckets(tmp_path) -> N
     client = ChallengePeriodManager(
         running_unit_tests=True,
         state_dir=tmp_path,
-        elimination_manager=FakeEliminations(),  # type: ignore[arg-type]
+        elimination_manager=FakeEliminations(),
     )
     try:
         client.set_miner_bucket("gone", "MAINCOMP", S)

@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
-from services import cli
+from services.launch import cli
 from tools import bench_workloads as work
 from tools.bench_data import ValidatorWorkload
 from tools.bench_env import BenchEnv

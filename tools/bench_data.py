@@ -13,9 +13,9 @@ import random
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-from services.challengeperiod_rules import refresh
-from services.config import DAY_MS, RulesConfig
-from services.refresh_inputs import parse_refresh_inputs
+from services.domain.challengeperiod_rules import refresh
+from services.domain.config import DAY_MS, RulesConfig
+from services.domain.refresh_inputs import parse_refresh_inputs
 
 START_MS = 1_700_000_000_000
 CYCLE_MS = 60_000

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clients import ChallengePeriodManager, EliminationManager
-from services.config import DAY_MS
+from services.domain.config import DAY_MS
 from tools.bench_data import ValidatorWorkload, dict_cycle, hotkey
 from tools.bench_env import BenchEnv, rss_mb
 

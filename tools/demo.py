@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from clients import ChallengePeriodManager, EliminationManager
-from nameserver import NameServerAddress
-from services.errors import CpmError
-from services.timeutil import now_ms
+from services.domain.errors import CpmError
+from services.domain.timeutil import now_ms
+from services.wire.naming import NameServerAddress
 from tools.demo_metagraph import METAGRAPH_SIZE, Simulation
 
 log = logging.getLogger("cpm.demo")

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.config import DAY_MS
+from services.domain.config import DAY_MS
 
 METAGRAPH_SIZE = 256
 # RULES.md's worked example: five small metric weights and pnl carrying the rest.

@@ -19,10 +19,10 @@ from rich.console import Console
 from rich.live import Live
 
 from clients import ChallengePeriodManager, EliminationManager
-from nameserver import NameServerAddress
-from services import cli
-from services.errors import CpmError
-from services.models import BUCKET_NAMES, MinerBucket
+from services.domain.errors import CpmError
+from services.domain.models import BUCKET_NAMES, MinerBucket
+from services.launch import cli
+from services.wire.naming import NameServerAddress
 from tools.inspector_view import ScreenData, build_json, fit_limit, render_screen
 
 # Short, so a dead service shows up as "reconnecting…" quickly instead of freezing the view.

@@ -17,8 +17,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from services.config import DAY_MS, RulesConfig
-from services.models import MinerBucket
+from services.domain.config import DAY_MS, RulesConfig
+from services.domain.models import MinerBucket
 
 DEFAULT_RULES = RulesConfig()
 NO_LIMIT = "—"

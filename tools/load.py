@@ -26,8 +26,8 @@ from rich.table import Table
 
 from clients import ChallengePeriodManager
 from nameserver import EmbeddedNameServer
-from services import cli
-from services.models import MinerBucket
+from services.domain.models import MinerBucket
+from services.launch import cli
 
 BUCKETS = [b.value for b in MinerBucket]
 

@@ -19,10 +19,12 @@ from pathlib import Path
 
 from clients import ChallengePeriodManager, EliminationManager
 from clients.base import ServiceClient
-from nameserver import EmbeddedNameServer, NameServerAddress, ping_nameserver
-from services import cli
-from services.config import RulesConfig
-from services.errors import CpmError
+from nameserver import EmbeddedNameServer
+from services.domain.config import RulesConfig
+from services.domain.errors import CpmError
+from services.launch import cli
+from services.wire.naming import NameServerAddress, ping_nameserver
+from tools.demo import start_demo
 
 log = logging.getLogger("cpm.stack")
 
@@ -286,8 +288,6 @@ def _inspect_command() -> str:
 
 
 def _start_demo(args: argparse.Namespace, stop: threading.Event) -> Callable[[], None] | None:
-    from tools.demo import start_demo
-
     return start_demo(NameServerAddress(args.ns_host, args.ns_port), stop)
 
 

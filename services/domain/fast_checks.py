@@ -1,5 +1,5 @@
 """Batch argument checks with a fast path: one tight loop accepts the common well-formed
-batch; anything it does not accept goes to the precise checks of ``services.models``,
+batch; anything it does not accept goes to the precise checks of ``services.domain.models``,
 which raise the error naming the bad field (or accept what the fast loop was too strict
 for). The result is always exactly what the precise check returns.
 
@@ -12,13 +12,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from services.models import (
+from services.domain.models import (
     MAX_HOTKEY_LENGTH,
     REASON_NAMES,
     ReasonTuple,
     check_reasons,
 )
-from services.wire import dumps_arg
 
 _PAIRS = (tuple, list)
 _NUMBERS = (int, float)
@@ -45,8 +44,3 @@ def reasons(value: Any, name: str = "reasons") -> dict[str, ReasonTuple]:
             return check_reasons(value, name)
         result[hotkey] = (reason, dd)
     return result
-
-
-def reasons_json(value: Any, name: str = "reasons") -> str:
-    """A reasons argument, fully checked on the caller's side, as JSON text for the wire."""
-    return dumps_arg(reasons(value, name), name)

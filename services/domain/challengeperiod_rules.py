@@ -3,7 +3,7 @@
 No I/O, no locks, no Pyro5: the service owns the state and the pending reasons, calls
 ``refresh`` under its own lock and writes the outcome to disk (step 9) before reporting it.
 Each step takes and returns plain dicts and never mutates its arguments, so it can be
-tested alone; the scoring behind step 5 lives in ``services.promotion``.
+tested alone; the scoring behind step 5 lives in ``services.domain.scoring``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,15 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from enum import Enum
 
-from services.config import RulesConfig
-from services.models import EliminationReason, MinerBucket, MinerEntry, ReasonTuple
-from services.promotion import qualify
-from services.refresh_inputs import NO_MINER_INPUTS, AssetClassScores, MinerInputs, RefreshInputs
+from services.domain.config import RulesConfig
+from services.domain.models import EliminationReason, MinerBucket, MinerEntry, ReasonTuple
+from services.domain.refresh_inputs import (
+    NO_MINER_INPUTS,
+    AssetClassScores,
+    MinerInputs,
+    RefreshInputs,
+)
+from services.domain.scoring import qualify
 
 Buckets = dict[str, MinerEntry]
 

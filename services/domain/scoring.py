@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
-from services.refresh_inputs import AssetClassScores
+from services.domain.refresh_inputs import AssetClassScores
 
 # RULES.md's 1e-6 in the softmax denominator, which keeps it away from zero.
 SOFTMAX_EPSILON = 1e-6

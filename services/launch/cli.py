@@ -13,13 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
+from services.wire.names import DEFAULT_NS_HOST, DEFAULT_NS_PORT, DEFAULT_STATE_DIR
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-
-DEFAULT_NS_HOST = "127.0.0.1"
-DEFAULT_NS_PORT = 9090
-DEFAULT_STATE_DIR = "./validation"
 
 
 class ArgumentParser(argparse.ArgumentParser):

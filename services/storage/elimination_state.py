@@ -12,13 +12,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from services.durable_store import DurableState, DurableStore, Op, TableFile
-from services.models import ReasonTuple, check_hotkey, check_int
+from services.domain.elimination_rules import Row
+from services.domain.models import check_hotkey, check_int
+from services.storage.durable_store import DurableState, DurableStore, Op, TableFile
 
 log = logging.getLogger("cpm.elimination")
 
 ELIMINATIONS_FILE = "eliminations.json"
-Row = dict[str, Any]
 
 
 def check_row(raw: Any) -> Row:
@@ -65,16 +65,6 @@ def open_store(state_dir: Path, *, fsync: bool = False) -> DurableStore:
     )
 
 
-def make_row(hotkey: str, reason: str, dd: float | None, t_ms: int) -> Row:
-    """A new elimination row."""
-    return {
-        "hotkey": hotkey,
-        "reason": reason,
-        "dd": None if dd is None else float(dd),
-        "elimination_initiated_time_ms": t_ms,
-    }
-
-
 class EliminationState(DurableState):
     """Rows by hotkey; thread-safe, durable, versioned."""
 
@@ -107,18 +97,7 @@ class EliminationState(DurableState):
             self._commit(ops)
             return len(ops)
 
-    def record(self, reasons: Mapping[str, ReasonTuple], t_ms: int) -> tuple[list[str], list[str]]:
-        """Write a row for every reason whose hotkey has none, in one durable change.
-
-        Returns (added, skipped): skipped hotkeys already had a row.
-        """
+    def append_all(self, rows: list[Row]) -> None:
+        """Add every row, in one durable change; the caller checked none of them exists."""
         with self.lock:
-            added = sorted(hk for hk in reasons if hk not in self.rows)
-            skipped = sorted(hk for hk in reasons if hk in self.rows)
-            self._commit(
-                [
-                    ("set", "rows", hk, make_row(hk, reasons[hk][0], reasons[hk][1], t_ms))
-                    for hk in added
-                ]
-            )
-            return added, skipped
+            self._commit([("set", "rows", row["hotkey"], row) for row in rows])

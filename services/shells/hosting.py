@@ -15,10 +15,10 @@ from typing import Any
 import Pyro5.errors
 from Pyro5.api import Daemon, Proxy
 
-from nameserver import NameServerAddress
-from services.auth import ClientVerifier
-from services.errors import AuthenticationError
-from services.lean_daemon import LeanRequestsMixin
+from services.domain.errors import AuthenticationError
+from services.wire.auth import ClientVerifier
+from services.wire.lean_daemon import LeanRequestsMixin
+from services.wire.naming import NameServerAddress
 
 log = logging.getLogger(__name__)
 

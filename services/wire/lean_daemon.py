@@ -24,7 +24,7 @@ from Pyro5.api import Daemon
 from Pyro5.callcontext import current_context
 from Pyro5.server import _get_attribute
 
-from services import pyro_frames, serpent_codec
+from services.wire import pyro_frames, serpent_codec
 
 _SERPENT = serializers.serializers["serpent"]
 _PLAIN_FLAGS = protocol.FLAGS_CORR_ID

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-from services.errors import AuthenticationError
+from services.domain.errors import AuthenticationError
 
 SCHEME = "cpm-hmac-sha256-v1"
 MAX_CLOCK_SKEW_MS = 120_000

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from services.errors import InvalidInputError, InvalidTypeError
+from services.domain.errors import InvalidInputError, InvalidTypeError
 
 
 class MinerBucket(str, Enum):

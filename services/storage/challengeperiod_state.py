@@ -6,10 +6,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from services.challengeperiod_rules import RefreshOutcome
-from services.change_log import ChangeLog
-from services.durable_store import DurableState, DurableStore, Op
-from services.models import MinerBucket, MinerEntry, ReasonTuple
+from services.domain.challengeperiod_rules import RefreshOutcome
+from services.domain.models import MinerBucket, MinerEntry, ReasonTuple
+from services.storage.change_log import ChangeLog
+from services.storage.durable_store import DurableState, DurableStore, Op
 
 
 class ChallengePeriodState(DurableState):
@@ -79,13 +79,12 @@ class ChallengePeriodState(DurableState):
         """Journal and apply ``ops`` (see DurableState), then note the keys they changed."""
         super()._commit(ops)
         for name in ("miners", "reasons"):
-            keys = [op[2] for op in ops if op[1] == name]
+            keys: list[str] = []
+            for op in ops:
+                if op[1] == name:
+                    keys.extend(op[2] if op[0] == "merge" else (op[2],))
             if keys:
                 self.changes.record(self.version, name, keys)
-
-    def _compact_if_due(self) -> None:
-        if self._store.due_for_compaction():
-            self._store.compact(self.tables, self.version)
 
     def set_miner(self, hotkey: str, entry: MinerEntry) -> bool:
         """Place or replace one miner; True when it was new."""
@@ -103,28 +102,16 @@ class ChallengePeriodState(DurableState):
             self._commit([("del", "miners", hotkey)])
             return True
 
-    def update_reasons(
-        self, reasons: Mapping[str, ReasonTuple], raw_json: str | None = None
-    ) -> int:
-        """dict.update the pending reasons; returns how many are pending.
-
-        ``raw_json``: ``reasons`` as the one-line JSON object a client sent, journalled as
-        it is when every reason in it is a change (see ``DurableStore.commit_merge``).
-        """
+    def update_reasons(self, reasons: Mapping[str, ReasonTuple]) -> int:
+        """dict.update the pending reasons, as one change; returns how many are pending."""
         with self.lock:
             current = self.reasons
             if current.keys().isdisjoint(reasons):
-                changed = reasons  # all new: the usual batch, checked by one C-level pass
+                changed = reasons  # all new: the usual batch, no per-item comparison
             else:
                 changed = {hk: r for hk, r in reasons.items() if current.get(hk) != r}
             if changed:
-                if len(changed) != len(reasons):
-                    raw_json = None
-                self._store.commit_merge(self.version + 1, "reasons", changed, raw_json)
-                self.version += 1
-                current.update(changed)
-                self.changes.record(self.version, "reasons", changed)
-                self._compact_if_due()
+                self._commit([("merge", "reasons", dict(changed))])
             return len(current)
 
     def clear_reasons(self) -> None:

@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping, Sized
 from dataclasses import asdict, dataclass, fields
 from typing import Any, TypeVar
 
-from services.errors import InvalidInputError, InvalidTypeError
-from services.models import check_hotkey, check_hotkeys, check_int, check_number, check_time
+from services.domain.errors import InvalidInputError, InvalidTypeError
+from services.domain.models import check_hotkey, check_hotkeys, check_int, check_number, check_time
 
 T = TypeVar("T")
 

@@ -13,11 +13,11 @@ from typing import Any, Protocol
 
 from Pyro5 import config as pyro_config
 
-from nameserver import NameServerAddress
-from services import cli
-from services.errors import CorruptStateError, StateWriteError
-from services.hosting import ServiceHost, ServiceInfo
-from services.wire import MAX_MESSAGE_BYTES
+from services.domain.errors import CorruptStateError, StateWriteError
+from services.launch import cli
+from services.shells.hosting import ServiceHost, ServiceInfo
+from services.wire.names import MAX_MESSAGE_BYTES
+from services.wire.naming import NameServerAddress
 
 log = logging.getLogger("cpm.launch")
 

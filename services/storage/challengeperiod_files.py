@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from services.durable_store import DurableStore, TableFile
-from services.models import MinerBucket, MinerEntry, ReasonTuple, check_hotkey, check_reason
+from services.domain.models import MinerBucket, MinerEntry, ReasonTuple, check_hotkey, check_reason
+from services.storage.durable_store import DurableStore, TableFile
 
 CHALLENGEPERIOD_FILE = "challengeperiod.json"
 REASONS_FILE = "elimination_reasons.json"

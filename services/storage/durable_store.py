@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.errors import CorruptStateError, StateWriteError
+from services.domain.errors import CorruptStateError, StateWriteError
 
 log = logging.getLogger(__name__)
 
 Tables = dict[str, dict[str, Any]]
-# An op is ("set", table, key, value) or ("del", table, key); in the journal a batch can also
-# be ["merge", table, {key: json_value}] (see DurableStore.commit_merge).
+# An op is ("set", table, key, value), ("del", table, key) or ("merge", table, {key: value})
+# (a dict.update of many keys in one op); each is one JSON list in the journal.
 Op = tuple[Any, ...]
 
 
@@ -220,29 +220,17 @@ class DurableStore:
 
     def commit(self, version: int, ops: list[Op]) -> None:
         """Make ``ops`` durable as change ``version``, or raise StateWriteError leaving no trace."""
-        encoded = []
+        encoded: list[list[Any]] = []
         for op in ops:
-            if op[0] == "set":
-                encoded.append(["set", op[1], op[2], self._tables[op[1]].to_json(op[3])])
+            kind, table = op[0], op[1]
+            if kind == "set":
+                encoded.append(["set", table, op[2], self._tables[table].to_json(op[3])])
+            elif kind == "merge":
+                to_json = self._tables[table].to_json
+                encoded.append(["merge", table, {k: to_json(v) for k, v in op[2].items()}])
             else:
                 encoded.append(list(op))
         self._append(json.dumps({"v": version, "ops": encoded}, separators=(",", ":")).encode())
-
-    def commit_merge(
-        self, version: int, table: str, values: Mapping[str, Any], raw_json: str | None = None
-    ) -> None:
-        """Make ``table.update(values)`` durable as change ``version``, as one ``merge`` op.
-
-        ``raw_json``, when given, is ``values`` already as a JSON object on one line (as a
-        client sent it and the caller checked it): it goes into the journal as it is, so a
-        batch is not encoded a second time.
-        """
-        if raw_json is None:
-            to_json = self._tables[table].to_json
-            raw_json = json.dumps({k: to_json(v) for k, v in values.items()}, separators=(",", ":"))
-        self._append(
-            f'{{"v":{version:d},"ops":[["merge",{json.dumps(table)},{raw_json}]]}}'.encode()
-        )
 
     def _append(self, line: bytes) -> None:
         """Append one journal line (no newline in it) and flush it as configured."""
@@ -334,6 +322,8 @@ class DurableState:
             table = self.tables[op[1]]
             if op[0] == "set":
                 table[op[2]] = op[3]
+            elif op[0] == "merge":
+                table.update(op[2])
             else:
                 table.pop(op[2], None)
         if self._store.due_for_compaction():

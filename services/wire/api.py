@@ -1,0 +1,93 @@
+"""The two services' remote APIs, as typed protocols both sides are checked against.
+
+A client calls ``service.has_miner_rpc(hotkey)`` on an object typed as ``ChallengePeriodAPI``
+(a stub over its transport, or the server object itself in direct mode), so a reader and a
+type checker follow every call to its server method by name. The server classes in
+``services.shells`` implement these protocols; ``tests/test_layers.py`` checks that the
+exposed methods and the protocols name the same calls with the same parameters.
+
+Values are what crosses the wire: built-in types only, large ones as JSON text (see
+``services.wire.codec``). ``*_READ_ONLY`` are the calls a client may repeat after a broken
+connection, since running them twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class ChallengePeriodAPI(Protocol):
+    """``ChallengePeriodManagerServer``'s exposed calls."""
+
+    def health_check_rpc(self) -> dict[str, Any]: ...
+    def get_all_elimination_reasons_rpc(self) -> str: ...
+    def has_elimination_reasons_rpc(self) -> bool: ...
+    def clear_elimination_reasons_rpc(self) -> None: ...
+    def update_elimination_reasons_rpc(self, reasons: Any) -> int: ...
+    def pop_elimination_reasons_rpc(self, hotkeys: Any = None) -> str: ...
+    def has_miner_rpc(self, hotkey: Any) -> bool: ...
+    def get_miner_bucket_rpc(self, hotkey: Any) -> str | None: ...
+    def get_miner_start_time_rpc(self, hotkey: Any) -> int | None: ...
+    def get_hotkeys_by_bucket_rpc(self, bucket: Any) -> str: ...
+    def get_all_miner_hotkeys_rpc(self) -> str: ...
+    def set_miner_bucket_rpc(
+        self,
+        hotkey: Any,
+        bucket: Any,
+        start_time: Any,
+        prev_bucket: Any = None,
+        prev_time: Any = None,
+    ) -> bool: ...
+    def remove_miner_rpc(self, hotkey: Any) -> bool: ...
+    def get_testing_miners_rpc(self) -> str: ...
+    def get_success_miners_rpc(self) -> str: ...
+    def get_probation_miners_rpc(self) -> str: ...
+    def get_plagiarism_miners_rpc(self) -> str: ...
+    def get_snapshot_rpc(self, since: Any = None) -> dict[str, Any] | str: ...
+    def submit_refresh_inputs_rpc(self, inputs: Any) -> int: ...
+    def refresh_now_rpc(self, current_time_ms: Any = None) -> dict[str, Any]: ...
+
+
+CHALLENGEPERIOD_READ_ONLY = frozenset(
+    {
+        "health_check_rpc",
+        "get_all_elimination_reasons_rpc",
+        "has_elimination_reasons_rpc",
+        "has_miner_rpc",
+        "get_miner_bucket_rpc",
+        "get_miner_start_time_rpc",
+        "get_hotkeys_by_bucket_rpc",
+        "get_all_miner_hotkeys_rpc",
+        "get_testing_miners_rpc",
+        "get_success_miners_rpc",
+        "get_probation_miners_rpc",
+        "get_plagiarism_miners_rpc",
+        "get_snapshot_rpc",
+    }
+)
+
+
+class EliminationAPI(Protocol):
+    """``EliminationManagerServer``'s exposed calls."""
+
+    def health_check_rpc(self) -> dict[str, Any]: ...
+    def get_eliminations_rpc(self) -> str: ...
+    def get_eliminated_hotkeys_rpc(self) -> str: ...
+    def get_elimination_rpc(self, hotkey: Any) -> dict[str, Any] | None: ...
+    def is_eliminated_rpc(self, hotkey: Any) -> bool: ...
+    def append_elimination_row_rpc(
+        self, hotkey: Any, current_dd: Any, reason: Any, t_ms: Any = None
+    ) -> bool: ...
+    def delete_eliminations_rpc(self, hotkeys: Any) -> int: ...
+    def process_eliminations_rpc(self, current_time_ms: Any = None) -> dict[str, list[str]]: ...
+
+
+ELIMINATION_READ_ONLY = frozenset(
+    {
+        "health_check_rpc",
+        "get_eliminations_rpc",
+        "get_eliminated_hotkeys_rpc",
+        "get_elimination_rpc",
+        "is_eliminated_rpc",
+    }
+)

@@ -1,0 +1,64 @@
+"""Services hosted in this process, for tests of the network path that need no subprocess.
+
+Like Pyro5's own tests: a real name server and a real daemon, each on port 0 (so no
+free-port race) in a thread, stopped in teardown. Subprocesses stay for what only a
+process shows: commands, exit codes, signals and kills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nameserver import EmbeddedNameServer
+from services import ChallengePeriodManagerServer, EliminationManagerServer
+from services.shells.hosting import ServiceHost, ServiceInfo
+from services.wire.names import CHALLENGEPERIOD_SERVICE, ELIMINATION_SERVICE
+from services.wire.naming import NameServerAddress
+
+READY_TIMEOUT_S = 10.0
+
+
+@contextmanager
+def hosted(obj: object, name: str, ns: NameServerAddress) -> Iterator[ServiceHost]:
+    """Serve ``obj`` under ``name`` on 127.0.0.1, port 0, until the block ends."""
+    host = ServiceHost(
+        obj, ServiceInfo(name, frozenset({"cpm"})), host="127.0.0.1", port=0, ns_address=ns
+    )
+    host.start()
+    try:
+        if not host.registration.registered.wait(READY_TIMEOUT_S):
+            raise TimeoutError(f"{name} did not register within {READY_TIMEOUT_S} s")
+        yield host
+    finally:
+        host.stop()
+
+
+@contextmanager
+def hosted_challengeperiod(state_dir: Path, ns: NameServerAddress) -> Iterator[ServiceHost]:
+    """A ChallengePeriodManagerServer on its own state dir, registered in ``ns``."""
+    server = ChallengePeriodManagerServer(state_dir)
+    try:
+        with hosted(server, CHALLENGEPERIOD_SERVICE, ns) as host:
+            yield host
+    finally:
+        server.close()
+
+
+@contextmanager
+def hosted_elimination(state_dir: Path, ns: NameServerAddress) -> Iterator[ServiceHost]:
+    """An EliminationManagerServer on its own state dir, registered in ``ns``."""
+    server = EliminationManagerServer(state_dir)
+    try:
+        with hosted(server, ELIMINATION_SERVICE, ns) as host:
+            yield host
+    finally:
+        server.close()
+
+
+@contextmanager
+def embedded_nameserver() -> Iterator[NameServerAddress]:
+    """A real Pyro5 name server on 127.0.0.1, port 0, in a thread."""
+    with EmbeddedNameServer("127.0.0.1", 0) as ns:
+        yield ns.address
