@@ -61,6 +61,7 @@ class ServiceClient(Generic[API]):
     service_name: str = ""
     server_module: str = ""
     read_only_methods: frozenset[str] = frozenset()
+    spawn_args: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -112,7 +113,7 @@ class ServiceClient(Generic[API]):
             return
         except ServiceNotRegisteredError:
             pass
-        self._spawned = SpawnedService(self.server_module, self.ns, state_dir)
+        self._spawned = SpawnedService(self.server_module, self.ns, state_dir, self.spawn_args)
         self._spawned.wait_ready(self._is_ready, SPAWN_TIMEOUT_S)
 
     def _is_ready(self) -> bool:

@@ -11,7 +11,7 @@ from clients.base import ServiceClient
 from clients.read_cache import ReadCache, check_max_staleness_ms
 from clients.snapshot_mirror import SnapshotMirror
 from clients.transport import Transport
-from services.domain import fast_checks
+from services.domain import config, fast_checks
 from services.domain.models import (
     MinerBucket,
     ReasonTuple,
@@ -57,16 +57,19 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
         timeout_s: float = 10.0,
         auth_token: str | None = None,
         elimination_manager: EliminationsPort | None = None,
+        ruleset: str | None = None,
         max_staleness_ms: int | None = None,
         transport: Transport | None = None,
     ) -> None:
         staleness = check_max_staleness_ms(max_staleness_ms)
+        rules = config.ruleset(ruleset)
+        self.spawn_args = ("--ruleset", rules.name)
 
         def make_server(path: Path) -> ChallengePeriodManagerServer:
             source = (
                 None if elimination_manager is None else elimination_manager.get_eliminated_hotkeys
             )
-            return ChallengePeriodManagerServer(path, eliminated_source=source)
+            return ChallengePeriodManagerServer(path, rules=rules, eliminated_source=source)
 
         super().__init__(
             running_unit_tests=running_unit_tests,

@@ -20,11 +20,18 @@ POLL_S = 0.05
 class SpawnedService:
     """A service process started by a client; ``stop()`` ends it by its PID."""
 
-    def __init__(self, module: str, ns: NameServerAddress, state_dir: Path | None) -> None:
+    def __init__(
+        self,
+        module: str,
+        ns: NameServerAddress,
+        state_dir: Path | None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.module = module
         argv = [sys.executable, "-m", module, "--ns-host", ns.host, "--ns-port", str(ns.port)]
         if state_dir is not None:
             argv += ["--state-dir", str(state_dir)]
+        argv += extra_args
         # stderr goes to a file, not a pipe: nobody reads a pipe while the service runs, and
         # a full pipe would stall the service.
         self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child

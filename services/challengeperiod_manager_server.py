@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 
 from clients.elimination_manager import EliminationManager
-from services.domain.config import RulesConfig
-from services.launch.cli import UsageError
+from services.launch.cli import add_ruleset_flags, resolve_rules
 from services.launch.run import ServerSettings, ServiceSpec, run_service
 from services.shells.challengeperiod import ChallengePeriodManagerServer
 from services.shells.hosting import ServiceInfo
@@ -22,19 +22,12 @@ from services.wire.names import CHALLENGEPERIOD_SERVICE
 __all__ = ["ChallengePeriodManagerServer", "main"]
 
 
-def _add_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--refresh-interval-ms",
-        type=int,
-        default=RulesConfig().refresh_interval_ms,
-        help="how often the service refreshes by itself [%(default)s]",
-    )
+def _add_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    add_ruleset_flags(parser, env)
 
 
 def _build(args: argparse.Namespace, settings: ServerSettings) -> ChallengePeriodManagerServer:
-    if args.refresh_interval_ms <= 0:
-        raise UsageError("--refresh-interval-ms must be a positive number of milliseconds")
-    rules = RulesConfig(refresh_interval_ms=args.refresh_interval_ms)
+    rules = resolve_rules(args)
     # Found by name on every refresh's first call after an outage, so a restarted
     # elimination service on a new port is picked up without a restart here.
     eliminations = EliminationManager(**settings.peer_client_options())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 
 from clients.challengeperiod_manager import ChallengePeriodManager
 from services.launch.cli import UsageError
@@ -21,7 +22,7 @@ from services.wire.names import ELIMINATION_SERVICE
 __all__ = ["EliminationManagerServer", "main"]
 
 
-def _add_flags(parser: argparse.ArgumentParser) -> None:
+def _add_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
     parser.add_argument(
         "--poll-interval-ms",
         type=int,

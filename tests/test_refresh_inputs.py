@@ -55,6 +55,8 @@ def valid_document() -> dict[str, Any]:
             },
         },
         "plagiarism": {"hk2": 5_000},
+        "asset_selections": {"hk1": "crypto"},
+        "miner_dir_hotkeys": ["hk1", "hk2", "gone"],
     }
 
 
@@ -193,8 +195,16 @@ MALFORMED = [
     pytest.param(
         changed(("scores",), [1, 2]),
         InvalidTypeError,
-        "inputs.scores must be a dict, got list",
+        'inputs.scores must be {asset_class: {"metrics": {...}, "penalties": {...}}}, got list',
         id="scores-list",
+    ),
+    pytest.param(
+        changed(("scores",), {"5F" + "x" * 46: 0.5}),
+        InvalidTypeError,
+        "inputs.scores['5F" + "x" * 46 + "'] must be "
+        '{"metrics": {metric_name: {"weight": float, "scores": {...}}}, "penalties": {...}}, '
+        "got float",
+        id="scores-keyed-by-hotkey",
     ),
     pytest.param(
         changed(("scores", "crypto", "penalties"), DELETE),
@@ -205,7 +215,8 @@ MALFORMED = [
     pytest.param(
         changed(("scores", "crypto", "metrics"), None),
         InvalidTypeError,
-        "inputs.scores['crypto'].metrics must be a dict, got NoneType",
+        "inputs.scores['crypto'].metrics must be "
+        '{metric_name: {"weight": float, "scores": {hotkey: float}}}, got NoneType',
         id="metrics-none",
     ),
     pytest.param(

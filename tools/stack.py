@@ -20,7 +20,6 @@ from pathlib import Path
 from clients import ChallengePeriodManager, EliminationManager
 from clients.base import ServiceClient
 from nameserver import EmbeddedNameServer
-from services.domain.config import RulesConfig
 from services.domain.errors import CpmError
 from services.launch import cli
 from services.wire.naming import NameServerAddress, ping_nameserver
@@ -95,12 +94,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     cli.add_nameserver_flags(parser, env)
     cli.add_state_dir_flag(parser, env)
-    parser.add_argument(
-        "--refresh-interval-ms",
-        type=int,
-        help="the challenge-period service's refresh interval "
-        f"[{RulesConfig().refresh_interval_ms}; with --demo {DEMO_REFRESH_INTERVAL_MS}]",
-    )
+    cli.add_ruleset_flags(parser, env)
     parser.add_argument(
         "--demo",
         action="store_true",
@@ -122,12 +116,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         args.state_dir = DEMO_STATE_DIR
     if args.view is None:
         args.view = args.demo and sys.stdin.isatty() and sys.stdout.isatty()
-    if args.refresh_interval_ms is None:
-        args.refresh_interval_ms = (
-            DEMO_REFRESH_INTERVAL_MS if args.demo else RulesConfig().refresh_interval_ms
-        )
-    if args.refresh_interval_ms <= 0:
-        raise cli.UsageError("--refresh-interval-ms must be a positive number of milliseconds")
+    if args.refresh_interval_ms is None and args.demo:
+        args.refresh_interval_ms = DEMO_REFRESH_INTERVAL_MS
+    args.rules = cli.resolve_rules(args)
     return args
 
 
@@ -143,8 +134,10 @@ def _children(args: argparse.Namespace) -> list[Child]:
                 *python,
                 "services.challengeperiod_manager_server",
                 *common,
+                "--ruleset",
+                args.rules.name,
                 "--refresh-interval-ms",
-                str(args.refresh_interval_ms),
+                str(args.rules.refresh_interval_ms),
             ],
             lambda: ChallengePeriodManager(**address),
         ),

@@ -62,10 +62,30 @@ class RefreshInputs:
     miners: Mapping[str, MinerInputs]
     scores: Mapping[str, AssetClassScores] | None
     plagiarism: Mapping[str, int] | None
+    asset_selections: Mapping[str, str] | None = None
+    miner_dir_hotkeys: tuple[str, ...] | None = None
+
+    def zombie_candidates(self) -> tuple[str, ...]:
+        """The hotkeys the validator keeps miner data for: ``miner_dir_hotkeys``, else the
+        keys of ``miners``."""
+        if self.miner_dir_hotkeys is not None:
+            return self.miner_dir_hotkeys
+        return tuple(self.miners)
 
 
 EMPTY_INPUTS = RefreshInputs((), {}, None, None)
-_TOP_LEVEL_KEYS = ("metagraph_hotkeys", "miners", "scores", "plagiarism")
+_TOP_LEVEL_KEYS = (
+    "metagraph_hotkeys",
+    "miners",
+    "scores",
+    "plagiarism",
+    "asset_selections",
+    "miner_dir_hotkeys",
+)
+# What each part should look like, for the error that refuses a wrong shape.
+_SCORES_SHAPE = '{asset_class: {"metrics": {...}, "penalties": {...}}}'
+_CLASS_SHAPE = '{"metrics": {metric_name: {"weight": float, "scores": {...}}}, "penalties": {...}}'
+_METRIC_SHAPE = '{"weight": float, "scores": {hotkey: float}}'
 
 
 def parse_refresh_inputs(raw: object) -> RefreshInputs:
@@ -74,6 +94,8 @@ def parse_refresh_inputs(raw: object) -> RefreshInputs:
     doc = _check_dict(raw, path, _TOP_LEVEL_KEYS)
     scores = doc.get("scores")
     plagiarism = doc.get("plagiarism")
+    selections = doc.get("asset_selections")
+    miner_dirs = doc.get("miner_dir_hotkeys")
     return RefreshInputs(
         metagraph_hotkeys=_parse_metagraph(_required(doc, "metagraph_hotkeys", path)),
         miners=_parse_hotkey_map(_required(doc, "miners", path), f"{path}.miners", _parse_miner),
@@ -82,6 +104,16 @@ def parse_refresh_inputs(raw: object) -> RefreshInputs:
             None
             if plagiarism is None
             else _parse_hotkey_map(plagiarism, f"{path}.plagiarism", check_time)
+        ),
+        asset_selections=(
+            None
+            if selections is None
+            else _parse_hotkey_map(selections, f"{path}.asset_selections", _check_name)
+        ),
+        miner_dir_hotkeys=(
+            None
+            if miner_dirs is None
+            else _parse_hotkey_list(miner_dirs, f"{path}.miner_dir_hotkeys")
         ),
     )
 
@@ -104,17 +136,26 @@ def refresh_inputs_to_wire(inputs: RefreshInputs) -> dict[str, Any]:
             for asset_class, class_scores in inputs.scores.items()
         },
         "plagiarism": None if inputs.plagiarism is None else dict(inputs.plagiarism),
+        "asset_selections": (
+            None if inputs.asset_selections is None else dict(inputs.asset_selections)
+        ),
+        "miner_dir_hotkeys": (
+            None if inputs.miner_dir_hotkeys is None else list(inputs.miner_dir_hotkeys)
+        ),
     }
 
 
-def _check_dict(value: object, path: str, allowed_keys: tuple[str, ...]) -> dict[Any, Any]:
+def _check_dict(
+    value: object, path: str, allowed_keys: tuple[str, ...], shape: str = "a dict"
+) -> dict[Any, Any]:
     """A dict whose keys are all among ``allowed_keys`` (a typo must not pass as absent)."""
     if not isinstance(value, dict):
-        raise InvalidTypeError(f"{path} must be a dict, got {type(value).__name__}")
+        raise InvalidTypeError(f"{path} must be {shape}, got {type(value).__name__}")
     for key in value:
         if key not in allowed_keys:
             raise InvalidInputError(
                 f"{path} has unknown key {key!r:.60}; expected {', '.join(allowed_keys)}"
+                + ("" if shape == "a dict" else f" (the shape is {shape})")
             )
     return value
 
@@ -133,7 +174,11 @@ def _check_size(value: Sized, path: str) -> None:
 
 
 def _parse_metagraph(value: object) -> tuple[str, ...]:
-    path = "inputs.metagraph_hotkeys"
+    return _parse_hotkey_list(value, "inputs.metagraph_hotkeys")
+
+
+def _parse_hotkey_list(value: object, path: str) -> tuple[str, ...]:
+    """A list of distinct hotkeys, in order."""
     if isinstance(value, (list, tuple, set, frozenset)):
         _check_size(value, path)
     hotkeys = check_hotkeys(value, path)
@@ -199,7 +244,7 @@ def _check_name(value: object, path: str) -> str:
 
 def _parse_scores(value: object, path: str) -> dict[str, AssetClassScores]:
     if not isinstance(value, dict):
-        raise InvalidTypeError(f"{path} must be a dict, got {type(value).__name__}")
+        raise InvalidTypeError(f"{path} must be {_SCORES_SHAPE}, got {type(value).__name__}")
     return {
         _check_name(key, f"{path} key {key!r:.40}"): _parse_asset_class(item, f"{path}[{key!r}]")
         for key, item in value.items()
@@ -207,11 +252,13 @@ def _parse_scores(value: object, path: str) -> dict[str, AssetClassScores]:
 
 
 def _parse_asset_class(value: object, path: str) -> AssetClassScores:
-    doc = _check_dict(value, path, ("metrics", "penalties"))
+    doc = _check_dict(value, path, ("metrics", "penalties"), _CLASS_SHAPE)
     metrics = _required(doc, "metrics", path)
     metrics_path = f"{path}.metrics"
     if not isinstance(metrics, dict):
-        raise InvalidTypeError(f"{metrics_path} must be a dict, got {type(metrics).__name__}")
+        raise InvalidTypeError(
+            f"{metrics_path} must be {{metric_name: {_METRIC_SHAPE}}}, got {type(metrics).__name__}"
+        )
     return AssetClassScores(
         metrics={
             _check_name(key, f"{metrics_path} key {key!r:.40}"): _parse_metric(
@@ -226,7 +273,7 @@ def _parse_asset_class(value: object, path: str) -> AssetClassScores:
 
 
 def _parse_metric(value: object, path: str) -> MetricScores:
-    doc = _check_dict(value, path, ("weight", "scores"))
+    doc = _check_dict(value, path, ("weight", "scores"), _METRIC_SHAPE)
     return MetricScores(
         weight=_check_float(_required(doc, "weight", path), f"{path}.weight"),
         scores=_parse_hotkey_map(_required(doc, "scores", path), f"{path}.scores", _check_float),

@@ -4,6 +4,7 @@ logging, and the exit-code convention (0 ok, 1 failure, 2 usage or unreachable).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
+from services.domain.config import DEFAULT_RULESET, RULESETS, RulesConfig, ruleset
+from services.domain.errors import InvalidInputError
 from services.wire.names import DEFAULT_NS_HOST, DEFAULT_NS_PORT, DEFAULT_STATE_DIR
 
 EXIT_OK = 0
@@ -66,6 +69,36 @@ def add_nameserver_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]
         default=env_port(env, "CPM_NS_PORT", DEFAULT_NS_PORT),
         help="name server port [CPM_NS_PORT, default %(default)s]",
     )
+
+
+def add_ruleset_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    """--ruleset (CPM_RULESET) and --refresh-interval-ms, whose default is the rule set's."""
+    parser.add_argument(
+        "--ruleset",
+        default=env.get("CPM_RULESET") or DEFAULT_RULESET,
+        help=f"the rule set the decisions follow: {', '.join(sorted(RULESETS))} "
+        "[CPM_RULESET, default %(default)s]",
+    )
+    parser.add_argument(
+        "--refresh-interval-ms",
+        type=int,
+        default=None,
+        help="how often the challenge-period service refreshes by itself "
+        "[default: the rule set's refresh interval]",
+    )
+
+
+def resolve_rules(args: argparse.Namespace) -> RulesConfig:
+    """The rules chosen by --ruleset and --refresh-interval-ms; a bad value is a UsageError."""
+    try:
+        rules = ruleset(args.ruleset)
+    except InvalidInputError as exc:
+        raise UsageError(f"--ruleset: {exc}") from None
+    if args.refresh_interval_ms is not None:
+        if args.refresh_interval_ms <= 0:
+            raise UsageError("--refresh-interval-ms must be a positive number of milliseconds")
+        rules = dataclasses.replace(rules, refresh_interval_ms=args.refresh_interval_ms)
+    return rules
 
 
 def add_state_dir_flag(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:

@@ -6,7 +6,7 @@ import argparse
 import ipaddress
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,7 +68,7 @@ class ServiceSpec:
     prog: str
     description: str
     info: ServiceInfo
-    add_flags: Callable[[argparse.ArgumentParser], None]
+    add_flags: Callable[[argparse.ArgumentParser, Mapping[str, str]], None]
     build: Callable[[argparse.Namespace, ServerSettings], Service]
 
 
@@ -140,7 +140,7 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
         default=DEFAULT_MAX_CONNECTIONS,
         help="open connections served at once; more are refused [%(default)s]",
     )
-    spec.add_flags(parser)
+    spec.add_flags(parser, env)
     token = env.get("CPM_AUTH_TOKEN") or None
     try:
         args = parser.parse_args(argv)

@@ -19,7 +19,7 @@ from typing import Any
 from Pyro5.api import behavior, expose
 
 from services.domain import challengeperiod_rules, fast_checks
-from services.domain.config import RulesConfig
+from services.domain.config import VANTA_2025_12, RulesConfig
 from services.domain.errors import ServiceUnavailableError
 from services.domain.models import (
     MinerBucket,
@@ -39,7 +39,6 @@ from services.wire.names import CHALLENGEPERIOD_SERVICE
 
 log = logging.getLogger("cpm.challengeperiod")
 
-DEFAULT_RULES = RulesConfig()
 
 EliminatedSource = Callable[[], "set[str] | frozenset[str]"]
 
@@ -52,7 +51,7 @@ class ChallengePeriodManagerServer:
         self,
         state_dir: str | Path,
         *,
-        rules: RulesConfig = DEFAULT_RULES,
+        rules: RulesConfig = VANTA_2025_12,
         fsync: bool = False,
         eliminated_source: EliminatedSource | None = None,
         clock: Callable[[], int] = now_ms,
@@ -78,6 +77,7 @@ class ChallengePeriodManagerServer:
         return {
             "status": "ok",
             "service": CHALLENGEPERIOD_SERVICE,
+            "ruleset": self.rules.name,
             "pid": os.getpid(),
             "timestamp_ms": self._clock(),
             "last_refresh_ms": self._last_refresh_ms,
