@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from clients import ChallengePeriodManager
 from nameserver import EmbeddedNameServer
 from services import ChallengePeriodManagerServer, EliminationManagerServer
+from services.domain.config import VANTA_2025_12, RulesConfig
 from services.shells.hosting import ServiceHost, ServiceInfo
 from services.wire.names import CHALLENGEPERIOD_SERVICE, ELIMINATION_SERVICE
 from services.wire.naming import NameServerAddress
@@ -36,9 +38,11 @@ def hosted(obj: object, name: str, ns: NameServerAddress) -> Iterator[ServiceHos
 
 
 @contextmanager
-def hosted_challengeperiod(state_dir: Path, ns: NameServerAddress) -> Iterator[ServiceHost]:
+def hosted_challengeperiod(
+    state_dir: Path, ns: NameServerAddress, rules: RulesConfig = VANTA_2025_12
+) -> Iterator[ServiceHost]:
     """A ChallengePeriodManagerServer on its own state dir, registered in ``ns``."""
-    server = ChallengePeriodManagerServer(state_dir)
+    server = ChallengePeriodManagerServer(state_dir, rules=rules)
     try:
         with hosted(server, CHALLENGEPERIOD_SERVICE, ns) as host:
             yield host
@@ -62,3 +66,20 @@ def embedded_nameserver() -> Iterator[NameServerAddress]:
     """A real Pyro5 name server on 127.0.0.1, port 0, in a thread."""
     with EmbeddedNameServer("127.0.0.1", 0) as ns:
         yield ns.address
+
+
+@contextmanager
+def client_of(mode: str, rules: RulesConfig, state_dir: Path) -> Iterator[ChallengePeriodManager]:
+    """A client of a service under ``rules``: in direct mode, or over TCP to one in a thread."""
+    if mode == "direct":
+        with ChallengePeriodManager(
+            running_unit_tests=True, state_dir=state_dir, ruleset=rules.name
+        ) as client:
+            yield client
+        return
+    with (
+        embedded_nameserver() as ns,
+        hosted_challengeperiod(state_dir, ns, rules),
+        ChallengePeriodManager(ns_host=ns.host, ns_port=ns.port, timeout_s=5.0) as client,
+    ):
+        yield client

@@ -1,8 +1,13 @@
-"""The refresh rules of RULES.md ("One refresh at time now"), step by step, and its examples."""
+"""The refresh rules step by step, as pure functions, under both rule sets (docs/RULES.md).
+
+Worked examples and the ported reference tests go through the public client elsewhere;
+here each step is tested alone, with its bounds on both sides.
+"""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Mapping
 
@@ -15,12 +20,12 @@ from services.domain.challengeperiod_rules import (
     drawdown_percent,
     inspect_miner,
     join_metagraph,
-    merge_eliminations,
-    promote_and_demote,
     prune,
     refresh,
+    round_dd,
 )
-from services.domain.config import RulesConfig
+from services.domain.config import PTN_2025_11, VANTA_2025_12, RulesConfig, ruleset
+from services.domain.errors import InvalidInputError
 from services.domain.models import MinerBucket, MinerEntry, ReasonTuple
 from services.domain.refresh_inputs import (
     AssetClassScores,
@@ -31,32 +36,27 @@ from services.domain.refresh_inputs import (
 from services.domain.scoring import (
     combined_scores,
     percentiles,
-    qualifiers,
-    qualify,
+    qualified_by_threshold,
+    qualified_by_top_n,
     softmax,
-    threshold,
 )
 
-S = 1_000
+S = 1_000_000
 D = 86_400_000
-CONFIG = RulesConfig()
-CHALLENGE = MinerBucket.CHALLENGE
-MAINCOMP = MinerBucket.MAINCOMP
-PROBATION = MinerBucket.PROBATION
-PLAGIARISM = MinerBucket.PLAGIARISM
+CH, MC, PB, PL = (
+    MinerBucket.CHALLENGE,
+    MinerBucket.MAINCOMP,
+    MinerBucket.PROBATION,
+    MinerBucket.PLAGIARISM,
+)
 TIME = ("FAILED_CHALLENGE_PERIOD_TIME", -1)
-WEIGHTS = {
-    "calmar": 0.02,
-    "sharpe": 0.02,
-    "omega": 0.02,
-    "sortino": 0.02,
-    "statistical_confidence": 0.02,
-    "pnl": 0.9,
-}
+BOTH = pytest.mark.parametrize("rules", [PTN_2025_11, VANTA_2025_12], ids=lambda r: r.name)
+# A "now" before Vanta's asset-selection start, so its gate does not apply unless asked.
+EARLY = 1_700_000_000_000
 
 
-def eligible(**changes: object) -> MinerInputs:
-    """A miner that passes every rule of step 4 (a candidate), with ``changes`` applied."""
+def miner(**changes: object) -> MinerInputs:
+    """A miner that passes every inspection rule (a promotion candidate)."""
     fields: dict[str, object] = {
         "first_order_time_ms": S,
         "n_positions": 10,
@@ -69,570 +69,290 @@ def eligible(**changes: object) -> MinerInputs:
     return MinerInputs(**fields)  # type: ignore[arg-type]
 
 
-def make_inputs(
+def inputs(
     metagraph: tuple[str, ...] = (),
     miners: Mapping[str, MinerInputs] | None = None,
     scores: Mapping[str, AssetClassScores] | None = None,
     plagiarism: Mapping[str, int] | None = None,
+    selections: Mapping[str, str] | None = None,
 ) -> RefreshInputs:
-    return RefreshInputs(metagraph, dict(miners or {}), scores, plagiarism)
+    return RefreshInputs(metagraph, dict(miners or {}), scores, plagiarism, selections)
+
+
+def one_metric(values: Mapping[str, float], penalties: Mapping[str, float] | None = None):
+    return AssetClassScores({"pnl": MetricScores(1.0, dict(values))}, dict(penalties or {}))
 
 
 def run(
     miners: Mapping[str, MinerEntry],
-    inputs: RefreshInputs,
+    refresh_inputs: RefreshInputs,
     now: int,
+    rules: RulesConfig,
     *,
     pending: Mapping[str, ReasonTuple] | None = None,
     eliminated: frozenset[str] = frozenset(),
-    config: RulesConfig = CONFIG,
 ) -> RefreshOutcome:
-    return refresh(miners, pending or {}, eliminated, inputs, now, config)
+    return refresh(miners, pending or {}, eliminated, refresh_inputs, now, rules)
 
 
-def linspace(start: float, stop: float, n: int) -> list[float]:
-    step = (stop - start) / (n - 1)
-    return [start + i * step for i in range(n - 1)] + [stop]
+# -- rule sets ----------------------------------------------------------------------------
 
 
-def asset_class(values: Mapping[str, float]) -> AssetClassScores:
-    """Every metric of WEIGHTS with the same value per hotkey; penalties 1."""
-    return AssetClassScores(
-        metrics={name: MetricScores(weight, dict(values)) for name, weight in WEIGHTS.items()},
-        penalties=dict.fromkeys(values, 1.0),
+def test_rule_sets_differ_where_the_networks_do() -> None:
+    assert ruleset(None) is VANTA_2025_12
+    assert ruleset("ptn-2025-11") is PTN_2025_11
+    assert (PTN_2025_11.refresh_interval_ms, VANTA_2025_12.refresh_interval_ms) == (60_000, 300_000)
+    assert PTN_2025_11.positions_screen and not VANTA_2025_12.positions_screen
+    shared = ("challenge_period_max_ms", "probation_max_ms", "min_trading_days")
+    for name in (*shared, "max_drawdown_percent", "promotion_threshold_rank"):
+        assert getattr(PTN_2025_11, name) == getattr(VANTA_2025_12, name)
+
+
+def test_an_unknown_rule_set_names_the_known_ones() -> None:
+    with pytest.raises(InvalidInputError, match="ptn-2025-11, vanta-2025-12"):
+        ruleset("ptn-2024")
+
+
+# -- step 2: plagiarism moves ---------------------------------------------------------------
+
+
+def test_step2_flagged_miner_moves_remembering_its_bucket_and_back() -> None:
+    state, moved = apply_plagiarism_flags({"a": MinerEntry(MC, 5)}, {"a": 9}, 100)
+    assert state == {"a": MinerEntry(PL, 100, MC, 5)} and moved == ["a"]
+    back, moved = apply_plagiarism_flags(state, {}, 200)
+    assert back == {"a": MinerEntry(MC, 5)} and moved == ["a"]
+
+
+def test_step2_cleared_miner_without_previous_bucket_stays_in_plagiarism() -> None:
+    state, moved = apply_plagiarism_flags({"a": MinerEntry(PL, 5)}, {}, 100)
+    assert state == {"a": MinerEntry(PL, 5)} and moved == []
+
+
+def test_step2_unknown_flags_change_nothing() -> None:
+    entries = {"a": MinerEntry(PL, 5, MC, 1), "b": MinerEntry(MC, 5)}
+    assert apply_plagiarism_flags(entries, None, 100) == (entries, [])
+
+
+# -- step 4: joining ------------------------------------------------------------------------
+
+
+def test_step4_joins_at_first_order_or_now_and_retimes_challenge() -> None:
+    miners = {"old": MinerEntry(CH, 7, MC, 3), "mc": MinerEntry(MC, 7)}
+    refresh_inputs = inputs(
+        ("new", "trader", "old", "mc", "gone"),
+        {"trader": miner(first_order_time_ms=50), "old": miner(first_order_time_ms=60)},
     )
+    state, added = join_metagraph(miners, refresh_inputs, frozenset({"gone"}), 1_000)
+    assert added == ["new", "trader"]
+    assert state["new"] == MinerEntry(CH, 1_000)
+    assert state["trader"] == MinerEntry(CH, 50)
+    assert state["old"] == MinerEntry(CH, 60)  # re-timed, previous fields cleared
+    assert state["mc"] == MinerEntry(MC, 7) and "gone" not in state
 
 
-# -- worked examples of RULES.md ---------------------------------------------------------
+# -- step 6: inspection ---------------------------------------------------------------------
 
 
+@BOTH
 @pytest.mark.parametrize(
-    ("now", "reason"),
-    [(S + 90 * D, None), (S + 90 * D + 1, TIME)],
-    ids=["at-bound-still-in", "one-ms-past-eliminated"],
+    ("bucket", "limit"), [(CH, 90 * D), (PB, 60 * D)], ids=["challenge", "probation"]
 )
-def test_example_challenge_time_bound(now: int, reason: ReasonTuple | None) -> None:
-    outcome = run({"hk": MinerEntry(CHALLENGE, S)}, make_inputs(("hk",), {"hk": eligible()}), now)
-    if reason is None:
-        assert outcome.miners == {"hk": MinerEntry(CHALLENGE, S)}
-        assert outcome.new_reasons == {}
-    else:
-        assert outcome.miners == {}
-        assert outcome.new_reasons == {"hk": reason}
+def test_step6_time_limit_bound_on_both_sides(rules: RulesConfig, bucket, limit: int) -> None:
+    entry = MinerEntry(bucket, S)
+    at = inspect_miner(entry, miner(), True, True, S + limit, rules)
+    past = inspect_miner(entry, miner(), True, True, S + limit + 1, rules)
+    assert at is Verdict.CANDIDATE and past == TIME
 
 
-def test_example_past_time_limit_with_drawdown_is_eliminated_for_time() -> None:
-    outcome = run(
-        {"hk": MinerEntry(CHALLENGE, S)},
-        make_inputs(("hk",), {"hk": eligible(min_mdd=0.89)}),
-        S + 90 * D + 1,
-    )
-    assert outcome.new_reasons == {"hk": TIME}
-
-
+@BOTH
 @pytest.mark.parametrize(
-    ("min_mdd", "reasons", "buckets"),
+    ("min_mdd", "reason"),
     [
-        (0.89, {"hk": ("FAILED_CHALLENGE_PERIOD_DRAWDOWN", 11.0)}, {}),
-        (0.90, {}, {"hk": MinerEntry(CHALLENGE, S)}),
+        (0.89, ("FAILED_CHALLENGE_PERIOD_DRAWDOWN", 11.0)),
+        (0.90, None),  # 9.999999999999998 %: passes
+        (0.8999, ("FAILED_CHALLENGE_PERIOD_DRAWDOWN", 10.01)),
+        (-0.1, ("FAILED_CHALLENGE_PERIOD_DRAWDOWN", 100.0)),
+        (0.89605, ("FAILED_CHALLENGE_PERIOD_DRAWDOWN", 10.4)),  # numpy rounding, not 10.39
     ],
 )
-def test_example_drawdown(
-    min_mdd: float, reasons: dict[str, ReasonTuple], buckets: dict[str, MinerEntry]
-) -> None:
-    outcome = run(
-        {"hk": MinerEntry(CHALLENGE, S)},
-        make_inputs(("hk",), {"hk": eligible(min_mdd=min_mdd)}),
-        S + 10 * D,
-    )
-    assert outcome.new_reasons == reasons
-    assert outcome.miners == buckets
+def test_step6_drawdown_on_the_unrounded_percent(rules, min_mdd: float, reason) -> None:
+    verdict = inspect_miner(MinerEntry(CH, S), miner(min_mdd=min_mdd), True, True, S, rules)
+    assert verdict == (reason or Verdict.CANDIDATE)
 
 
-def test_example_drawdown_pct_of_0_90_is_just_below_ten() -> None:
-    assert drawdown_percent(0.90) == 9.999999999999998
+def test_dd_rounds_as_numpy_does() -> None:
+    assert round_dd(10.395) == 10.4 and round(10.395, 2) == 10.39
+    assert drawdown_percent(None) == 0.0 and drawdown_percent(1.2) == 0.0
+    assert drawdown_percent(0.0) == 100.0
 
 
-def _twenty_five_maincomp(candidate_value: float) -> RefreshOutcome:
-    maincomp = {f"miner{i + 1}": v for i, v in enumerate(linspace(1.0, 0.2, 25))}
-    miners = {hk: MinerEntry(MAINCOMP, S) for hk in maincomp}
-    miners["miner"] = MinerEntry(CHALLENGE, S)
-    scores = {
-        "crypto": asset_class({**maincomp, "miner": candidate_value}),
-        "forex": asset_class(maincomp),
-    }
-    inputs = make_inputs(tuple(miners), {"miner": eligible()}, scores)
-    return run(miners, inputs, S + 70 * D)
-
-
-def test_example_25_maincomp_candidate_at_0_75_promotes_and_demotes() -> None:
-    now = S + 70 * D
-    outcome = _twenty_five_maincomp(0.75)
-    assert outcome.promoted == ["miner"]
-    assert outcome.demoted == ["miner25"]
-    assert outcome.miners["miner"] == MinerEntry(MAINCOMP, now)
-    assert outcome.miners["miner25"] == MinerEntry(PROBATION, now)
-    assert outcome.miners["miner24"] == MinerEntry(MAINCOMP, S)
-
-
-def test_example_25_maincomp_candidate_at_0_1_changes_nothing() -> None:
-    outcome = _twenty_five_maincomp(0.1)
-    assert outcome.promoted == []
-    assert outcome.demoted == []
-    assert outcome.miners["miner"] == MinerEntry(CHALLENGE, S)
-    assert outcome.miners["miner25"] == MinerEntry(MAINCOMP, S)
-
-
-def test_example_5_maincomp_candidate_at_0_5_promotes_and_demotes() -> None:
-    now = S + 70 * D
-    maincomp = {f"m{i + 1}": v for i, v in enumerate(linspace(1.0, 0.2, 5))}
-    miners = {hk: MinerEntry(MAINCOMP, S) for hk in maincomp}
-    miners["candidate"] = MinerEntry(CHALLENGE, S)
-    scores = {"crypto": asset_class({**maincomp, "candidate": 0.5})}
-    outcome = run(miners, make_inputs(tuple(miners), {"candidate": eligible()}, scores), now)
-    assert outcome.promoted == ["candidate"]
-    assert outcome.demoted == ["m5"]
-    assert outcome.miners["candidate"] == MinerEntry(MAINCOMP, now)
-    assert outcome.miners["m5"] == MinerEntry(PROBATION, now)
-
-
-# -- step 1: eliminated hotkeys ----------------------------------------------------------
-
-
-def test_step1_eliminated_and_pending_hotkeys_leave_and_do_not_rejoin() -> None:
-    miners = {hk: MinerEntry(CHALLENGE, S) for hk in ("gone", "pending", "kept")}
-    inputs = make_inputs(("gone", "pending", "kept", "new"))
-    outcome = run(
-        miners,
-        inputs,
-        S + D,
-        pending={"pending": ("MAX_TOTAL_DRAWDOWN", 12.5)},
-        eliminated=frozenset({"gone", "new"}),
-    )
-    assert set(outcome.miners) == {"kept"}
-    assert outcome.added == []
-    assert outcome.new_reasons == {}
-
-
-# -- step 2: plagiarism flags ------------------------------------------------------------
-
-
-@pytest.mark.parametrize("bucket", [CHALLENGE, MAINCOMP, PROBATION])
-def test_step2_flagged_miner_moves_to_plagiarism_remembering_its_bucket(
-    bucket: MinerBucket,
-) -> None:
-    state = apply_plagiarism_flags({"hk": MinerEntry(bucket, S)}, {"hk": 5 * D}, 7 * D)
-    assert state == {"hk": MinerEntry(PLAGIARISM, 7 * D, bucket, S)}
-
-
-def test_step2_miner_already_in_plagiarism_keeps_its_start() -> None:
-    entry = MinerEntry(PLAGIARISM, 3 * D, MAINCOMP, S)
-    assert apply_plagiarism_flags({"hk": entry}, {"hk": 3 * D}, 9 * D) == {"hk": entry}
-
-
-def test_step2_cleared_miner_returns_to_previous_bucket_and_fields_clear() -> None:
-    state = apply_plagiarism_flags({"hk": MinerEntry(PLAGIARISM, 3 * D, PROBATION, S)}, {}, 9 * D)
-    assert state == {"hk": MinerEntry(PROBATION, S, None, None)}
-
-
-def test_step2_cleared_miner_without_previous_bucket_restarts_challenge() -> None:
-    state = apply_plagiarism_flags({"hk": MinerEntry(PLAGIARISM, 3 * D)}, {}, 9 * D)
-    assert state == {"hk": MinerEntry(CHALLENGE, 9 * D)}
-
-
-def test_step2_plagiarism_move_in_then_back_out_through_refresh() -> None:
-    start = {"hk": MinerEntry(MAINCOMP, S)}
-    flagged = run(start, make_inputs(("hk",), plagiarism={"hk": 2 * D}), 2 * D)
-    assert flagged.miners == {"hk": MinerEntry(PLAGIARISM, 2 * D, MAINCOMP, S)}
-    cleared = run(flagged.miners, make_inputs(("hk",), plagiarism={}), 3 * D)
-    assert cleared.miners == {"hk": MinerEntry(MAINCOMP, S)}
-
-
-def test_step2_plagiarism_none_changes_nothing() -> None:
-    miners = {
-        "in": MinerEntry(PLAGIARISM, 3 * D, MAINCOMP, S),
-        "out": MinerEntry(MAINCOMP, S),
-    }
-    assert apply_plagiarism_flags(miners, None, 30 * D) == miners
-    outcome = run(miners, make_inputs(("in", "out"), plagiarism=None), 30 * D)
-    assert outcome.miners == miners
-    assert outcome.new_reasons == {}
-
-
-# -- step 3: joining ---------------------------------------------------------------------
-
-
-def test_step3_new_hotkey_without_first_order_joins_at_now() -> None:
-    state, added = join_metagraph({}, ["hk"], {}, frozenset(), 5 * D)
-    assert state == {"hk": MinerEntry(CHALLENGE, 5 * D)}
-    assert added == ["hk"]
-
-
-def test_step3_new_hotkey_with_first_order_joins_at_first_order() -> None:
-    state, added = join_metagraph(
-        {}, ["hk"], {"hk": eligible(first_order_time_ms=2 * D)}, frozenset(), 5 * D
-    )
-    assert state == {"hk": MinerEntry(CHALLENGE, 2 * D)}
-    assert added == ["hk"]
-
-
-def test_step3_challenge_start_that_differs_from_first_order_is_updated_not_added() -> None:
-    state, added = join_metagraph(
-        {"hk": MinerEntry(CHALLENGE, 5 * D)},
-        ["hk"],
-        {"hk": eligible(first_order_time_ms=2 * D)},
-        frozenset(),
-        6 * D,
-    )
-    assert state == {"hk": MinerEntry(CHALLENGE, 2 * D)}
-    assert added == []
-
-
-def test_step3_challenge_miner_without_first_order_keeps_its_start() -> None:
-    miners = {"hk": MinerEntry(CHALLENGE, 5 * D)}
-    state, added = join_metagraph(miners, ["hk"], {}, frozenset(), 6 * D)
-    assert state == miners
-    assert added == []
-
-
-@pytest.mark.parametrize(
-    "entry",
-    [
-        MinerEntry(MAINCOMP, S),
-        MinerEntry(PROBATION, S),
-        MinerEntry(PLAGIARISM, S, CHALLENGE, 0),
-    ],
-    ids=["maincomp", "probation", "plagiarism"],
-)
-def test_step3_miners_in_other_buckets_are_not_rejoined(entry: MinerEntry) -> None:
-    state, added = join_metagraph(
-        {"hk": entry}, ["hk"], {"hk": eligible(first_order_time_ms=2 * D)}, frozenset(), 6 * D
-    )
-    assert state == {"hk": entry}
-    assert added == []
-
-
-def test_step3_eliminated_hotkey_does_not_join() -> None:
-    state, added = join_metagraph({}, ["hk"], {}, frozenset({"hk"}), 6 * D)
-    assert state == {}
-    assert added == []
-
-
-# -- step 4: inspection, in order of precedence ------------------------------------------
-
-PAST_CHALLENGE = S + 90 * D + 1
-
-
-@pytest.mark.parametrize(
-    ("miner", "now", "verdict"),
-    [
-        # 1. recently re-registered wins over everything, even over the time limit
-        (eligible(first_order_time_ms=None), PAST_CHALLENGE, Verdict.SKIP),
-        (eligible(ledger_start_ms=S - 1), PAST_CHALLENGE, Verdict.SKIP),
-        # ... but a ledger starting at or after the first order is not a re-registration
-        (eligible(ledger_start_ms=S), S + D, Verdict.CANDIDATE),
-        (eligible(ledger_start_ms=S + 1), S + D, Verdict.CANDIDATE),
-        # no ledger at all is not a re-registration either
-        (eligible(ledger_start_ms=None, n_checkpoints=0), PAST_CHALLENGE, TIME),
-        # 2. time wins over empty positions and over drawdown
-        (eligible(n_positions=0), PAST_CHALLENGE, TIME),
-        (eligible(min_mdd=0.5), PAST_CHALLENGE, TIME),
-        # 3. no positions or no checkpoints: skip, even with a drawdown that would eliminate
-        (eligible(n_positions=0, min_mdd=0.5), S + D, Verdict.SKIP),
-        (eligible(n_checkpoints=0, min_mdd=0.5), S + D, Verdict.SKIP),
-        # 4. drawdown wins over too few trading days
-        (eligible(min_mdd=0.5, trading_days=0), S + D, ("FAILED_CHALLENGE_PERIOD_DRAWDOWN", 50.0)),
-        (eligible(min_mdd=0.0), S + D, ("FAILED_CHALLENGE_PERIOD_DRAWDOWN", 100.0)),
-        # 5. too few trading days: skip
-        (eligible(trading_days=60), S + D, Verdict.SKIP),
-        # 6. otherwise a candidate
-        (eligible(trading_days=61), S + D, Verdict.CANDIDATE),
-    ],
-)
-def test_step4_first_rule_that_applies_wins(
-    miner: MinerInputs, now: int, verdict: Verdict | ReasonTuple
-) -> None:
-    assert inspect_miner(MinerEntry(CHALLENGE, S), miner, now, CONFIG) == verdict
-
-
-@pytest.mark.parametrize(
-    ("now", "in_bucket"),
-    [(S + 60 * D, True), (S + 60 * D + 1, False)],
-    ids=["at-bound", "one-ms-past"],
-)
-def test_step4_probation_limit(now: int, in_bucket: bool) -> None:
-    # trading_days below the minimum: the miner is skipped, never promoted, when in time.
-    miner = eligible(trading_days=0)
-    outcome = run({"hk": MinerEntry(PROBATION, S)}, make_inputs(("hk",), {"hk": miner}), now)
-    assert ("hk" in outcome.miners) is in_bucket
-    assert outcome.new_reasons == ({} if in_bucket else {"hk": TIME})
-
-
-def test_step4_challenge_uses_its_own_longer_limit() -> None:
-    entry = MinerEntry(CHALLENGE, S)
-    assert inspect_miner(entry, eligible(), S + 60 * D + 1, CONFIG) is Verdict.CANDIDATE
-
-
-def test_step4_hotkey_missing_from_miners_has_no_positions_and_is_skipped() -> None:
-    outcome = run({"hk": MinerEntry(CHALLENGE, S)}, make_inputs(("hk",)), S + 10 * D)
-    assert outcome.miners == {"hk": MinerEntry(CHALLENGE, S)}
-    assert outcome.new_reasons == {}
-
-
-def test_step4_limits_come_from_the_config() -> None:
-    config = RulesConfig(challenge_period_max_ms=D, max_drawdown_percent=50.0, min_trading_days=5)
-    entry = MinerEntry(CHALLENGE, S)
-    assert inspect_miner(entry, eligible(), S + D + 1, config) == TIME
-    assert inspect_miner(entry, eligible(min_mdd=0.6, trading_days=5), S, config) == (
-        Verdict.CANDIDATE
+def test_step6_positions_screen_only_in_ptn() -> None:
+    no_positions = miner(n_positions=0, min_mdd=0.85)
+    entry = MinerEntry(CH, S)
+    assert inspect_miner(entry, no_positions, True, True, S, PTN_2025_11) is Verdict.SKIP
+    assert inspect_miner(entry, no_positions, True, True, S, VANTA_2025_12) == (
+        "FAILED_CHALLENGE_PERIOD_DRAWDOWN",
+        15.0,
     )
 
 
-@pytest.mark.parametrize(
-    ("min_mdd", "pct"),
-    [(None, 0.0), (1.0, 0.0), (1.5, 0.0), (0.0, 100.0), (-0.2, 100.0), (0.75, 25.0)],
-)
-def test_drawdown_percent(min_mdd: float | None, pct: float) -> None:
-    assert drawdown_percent(min_mdd) == pct
+@BOTH
+def test_step6_re_registered_ledger_is_skipped_until_nobody_has_traded(rules) -> None:
+    stale = miner(ledger_start_ms=500, first_order_time_ms=S)
+    late = S + 91 * D
+    assert inspect_miner(MinerEntry(CH, S), stale, True, True, late, rules) is Verdict.SKIP
+    assert inspect_miner(MinerEntry(CH, S), stale, True, False, late, rules) == TIME
+    same = miner(ledger_start_ms=S, first_order_time_ms=S)  # strict <: not re-registered
+    assert inspect_miner(MinerEntry(CH, S), same, True, True, late, rules) == TIME
 
 
-# -- step 5: scoring ---------------------------------------------------------------------
+def test_step6_trading_days_make_ptn_candidates_and_vanta_rank_eligible() -> None:
+    young = miner(trading_days=60)
+    assert inspect_miner(MinerEntry(CH, S), young, True, True, S, PTN_2025_11) is Verdict.SKIP
+    assert inspect_miner(MinerEntry(CH, S), young, True, True, S, VANTA_2025_12) is Verdict.RANKED
+    for rules in (PTN_2025_11, VANTA_2025_12):
+        assert inspect_miner(MinerEntry(CH, S), miner(), True, True, S, rules) is Verdict.CANDIDATE
 
 
-def test_percentile_counts_strictly_lower_values() -> None:
-    assert percentiles({"a": 3.0, "b": 1.0, "c": 1.0, "d": 2.0}) == {
-        "a": 0.75,
-        "b": 0.0,
-        "c": 0.0,
-        "d": 0.5,
-    }
+def test_step6_vanta_selection_gate_from_its_start_time() -> None:
+    start = VANTA_2025_12.asset_selection_start_ms
+    assert start is not None
+    entry = MinerEntry(CH, start - D)
+    assert inspect_miner(entry, miner(), False, True, start - 1, VANTA_2025_12) is Verdict.CANDIDATE
+    assert inspect_miner(entry, miner(), False, True, start, VANTA_2025_12) is Verdict.SKIP
+    assert inspect_miner(entry, miner(), True, True, start, VANTA_2025_12) is Verdict.CANDIDATE
 
 
-def test_percentile_of_a_single_value_is_one() -> None:
-    assert percentiles({"a": -4.0}) == {"a": 1.0}
+# -- steps 7-8: scoring ---------------------------------------------------------------------
 
 
-def test_combined_score_weights_percentiles_and_applies_penalties() -> None:
-    scores = AssetClassScores(
-        metrics={
-            "pnl": MetricScores(0.9, {"a": 2.0, "b": 1.0, "outsider": 9.0}),
-            "sharpe": MetricScores(0.1, {"a": 1.0, "b": 2.0}),
-        },
-        penalties={"a": 0.5},
+def test_percentiles_are_scipys_strict_ones() -> None:
+    result = dict(percentiles([("a", 3.0), ("b", 1.0), ("c", 1.0), ("d", 2.0)]))
+    assert result == {"a": 0.75, "b": 0.0, "c": 0.0, "d": 0.5}
+    assert dict(percentiles([("a", 1.0), ("b", 2.0), ("c", 3.0)]))["b"] == 1 * (100.0 / 3) / 100
+    assert percentiles([("solo", -5.0)]) == [("solo", 1.0)]
+
+
+def test_penalty_zero_members_leave_the_lists_before_percentiles() -> None:
+    scores = one_metric({"a": 3, "b": 2, "c": 1}, {"c": 0.0, "b": 0.5})
+    assert combined_scores(scores, {"a", "b", "c"}) == {"a": 0.5, "b": 0.0}
+
+
+def test_softmax_example_18() -> None:
+    result = dict(softmax({"a": 0.9, "b": 0.5, "c": 0.0}, 0.15, 1e-6))
+    assert math.isclose(result["a"], 0.935030, abs_tol=1e-6)
+    assert math.isclose(result["b"], 0.064969, abs_tol=1e-6)
+    assert result["c"] == 0.0
+    assert softmax({"solo": 0.0}, 0.15, 1e-6) == [("solo", 1.0)]
+
+
+def test_ptn_threshold_counts_zeros_and_lets_ties_in() -> None:
+    ranked = [(f"m{i}", 1.0 - i / 100) for i in range(24)] + [("t1", 0.5), ("t2", 0.5), ("z", 0.0)]
+    assert qualified_by_threshold(ranked, 0.5, 25) == {hk for hk, _ in ranked} - {"z"}
+    assert qualified_by_threshold([("a", 0.0)], 0.5, 25) == set()
+
+
+def test_vanta_top_n_keeps_order_and_filters_by_selection() -> None:
+    ranked = [("a", 0.5), ("b", 0.5), ("c", 0.0)]
+    assert qualified_by_top_n(ranked, "crypto", {}, 2) == {"a", "b"}
+    # Anyone's selection turns the filter on: only "c" chose crypto ("b" chose nothing).
+    assert qualified_by_top_n(ranked, "crypto", {"c": "crypto", "a": "forex"}, 2) == {"c"}
+
+
+# -- steps 5, 9-12 through refresh ----------------------------------------------------------
+
+
+@BOTH
+def test_no_challenge_or_probation_miner_means_no_demotion(rules) -> None:
+    miners = {"a": MinerEntry(MC, S), "b": MinerEntry(MC, S)}
+    out = run(
+        miners, inputs(("a", "b"), {"a": miner()}, {"crypto": one_metric({"a": 1})}), S, rules
     )
-    combined = combined_scores(scores, {"a", "b"})
-    # the outsider's values take no part, so "a" tops pnl among the participants
-    assert combined == pytest.approx({"a": (0.9 * 0.5 + 0.1 * 0.0) * 0.5, "b": 0.1 * 0.5})
+    assert out.demoted == [] and out.miners == miners
 
 
-def test_softmax_follows_the_formula_and_keeps_zeros() -> None:
-    result = softmax({"a": 0.3, "b": 0.1, "z": 0.0}, 0.15)
-    ea, eb = math.exp(0.0), math.exp((0.1 - 0.3) / 0.15)
-    assert result == pytest.approx({"a": ea / (ea + eb + 1e-6), "b": eb / (ea + eb + 1e-6), "z": 0})
+@BOTH
+def test_scores_none_means_no_promotion_and_no_demotion(rules) -> None:
+    miners = {"mc": MinerEntry(MC, S), "x": MinerEntry(CH, S)}
+    out = run(miners, inputs(("mc", "x"), {"mc": miner(), "x": miner()}), EARLY, rules)
+    assert (out.promoted, out.demoted) == ([], [])
 
 
-@pytest.mark.parametrize(("score", "expected"), [(0.4, 1.0), (0.0, 0.0)])
-def test_softmax_of_a_lone_miner(score: float, expected: float) -> None:
-    assert softmax({"a": score}, 0.15) == {"a": expected}
-
-
-def test_threshold_is_the_rank_th_highest_or_zero() -> None:
-    assert threshold({"a": 0.5, "b": 0.3, "c": 0.2}, 2) == 0.3
-    assert threshold({"a": 0.5, "b": 0.3, "c": 0.2}, 3) == 0.2
-    assert threshold({"a": 0.5, "b": 0.3}, 3) == 0.0
-
-
-def test_qualifiers_need_the_threshold_and_a_positive_score() -> None:
-    assert qualifiers({"a": 0.5, "b": 0.3, "c": 0.2}, 2) == {"a", "b"}
-    assert qualifiers({"a": 0.5, "z": 0.0}, 25) == {"a"}
-
-
-def test_qualify_in_any_class_is_enough() -> None:
-    scores = {
-        "crypto": asset_class({"a": 1.0, "b": 0.0}),
-        "forex": asset_class({"a": 0.0, "b": 1.0}),
-    }
-    result = qualify(scores, {"a", "b", "c"}, rank=25, temperature=0.15)
-    assert result.qualified == {"a", "b"}
-    assert result.scored == {"a", "b"}
-
-
-# -- step 5: promotion and demotion ------------------------------------------------------
-
-
-def test_step5_no_candidates_means_no_promotion_or_demotion() -> None:
-    miners = {"top": MinerEntry(MAINCOMP, S), "low": MinerEntry(MAINCOMP, S)}
-    scores = {"crypto": asset_class({"top": 1.0, "low": 0.0})}
-    state, promoted, demoted = promote_and_demote(miners, [], scores, 5 * D, CONFIG)
-    assert (state, promoted, demoted) == (miners, [], [])
-
-
-def test_step5_scores_none_means_no_promotion() -> None:
-    miners = {"cand": MinerEntry(CHALLENGE, S), "main": MinerEntry(MAINCOMP, S)}
-    state, promoted, demoted = promote_and_demote(miners, ["cand"], None, 5 * D, CONFIG)
-    assert (state, promoted, demoted) == (miners, [], [])
-
-
-def test_step5_scores_none_through_refresh_leaves_candidate_in_challenge() -> None:
-    outcome = run(
-        {"cand": MinerEntry(CHALLENGE, S)},
-        make_inputs(("cand",), {"cand": eligible()}, scores=None),
-        S + 70 * D,
+@BOTH
+def test_unscored_maincomp_is_demoted_when_anyone_is_inspected(rules) -> None:
+    miners = {"a": MinerEntry(MC, S), "b": MinerEntry(MC, S), "x": MinerEntry(CH, S)}
+    refresh_inputs = inputs(
+        ("a", "b", "x"),
+        {"a": miner(), "b": miner(n_checkpoints=0), "x": miner(trading_days=5)},
+        {"crypto": one_metric({"a": 2.0, "x": 1.0})},
     )
-    assert outcome.miners == {"cand": MinerEntry(CHALLENGE, S)}
-    assert outcome.promoted == []
+    out = run(miners, refresh_inputs, EARLY, rules)
+    assert "b" in out.demoted and out.miners["b"] == MinerEntry(PB, EARLY)
 
 
-def test_step5_maincomp_miner_without_scores_stays() -> None:
-    miners = {
-        "cand": MinerEntry(CHALLENGE, S),
-        "main": MinerEntry(MAINCOMP, S),
-        "unscored": MinerEntry(MAINCOMP, S),
-    }
-    scores = {"crypto": asset_class({"cand": 1.0, "main": 0.5})}
-    state, promoted, demoted = promote_and_demote(miners, ["cand"], scores, 5 * D, CONFIG)
-    assert promoted == ["cand"]
-    assert demoted == ["main"]
-    assert state["unscored"] == MinerEntry(MAINCOMP, S)
+def test_lone_pool_scores_nobody_in_vanta_only() -> None:
+    miners = {"a": MinerEntry(MC, S), "x": MinerEntry(CH, S)}
+    refresh_inputs = inputs(
+        ("a", "x"), {"a": miner(), "x": miner(n_checkpoints=0)}, {"crypto": one_metric({"a": 1})}
+    )
+    assert run(miners, refresh_inputs, EARLY, VANTA_2025_12).demoted == ["a"]
+    assert run(miners, refresh_inputs, EARLY, PTN_2025_11).demoted == []
 
 
-def test_step5_scores_of_other_hotkeys_are_ignored() -> None:
-    # "waiting" is in CHALLENGE but not a candidate; if its value took part, "cand" would
-    # have a percentile of 0 and not qualify.
-    miners = {"cand": MinerEntry(CHALLENGE, S), "waiting": MinerEntry(CHALLENGE, S)}
-    scores = {"crypto": asset_class({"cand": 0.1, "waiting": 5.0, "stranger": 9.0})}
-    state, promoted, _ = promote_and_demote(miners, ["cand"], scores, 5 * D, CONFIG)
-    assert promoted == ["cand"]
-    assert state["waiting"] == MinerEntry(CHALLENGE, S)
-    assert "stranger" not in state
-
-
-def test_step5_probation_candidate_is_promoted() -> None:
-    miners = {"prob": MinerEntry(PROBATION, S)}
-    scores = {"crypto": asset_class({"prob": 1.0})}
-    state, promoted, _ = promote_and_demote(miners, ["prob"], scores, 5 * D, CONFIG)
-    assert promoted == ["prob"]
-    assert state["prob"] == MinerEntry(MAINCOMP, 5 * D)
-
-
-# -- step 6: plagiarism elimination ------------------------------------------------------
-
-FLAGGED = 10 * D
-
-
-@pytest.mark.parametrize(
-    ("now", "eliminated"),
-    [(FLAGGED + 14 * D, False), (FLAGGED + 14 * D + 1, True)],
-    ids=["at-review-bound", "one-ms-past"],
-)
-def test_step6_plagiarism_elimination_after_review_period(now: int, eliminated: bool) -> None:
-    miners = {"hk": MinerEntry(PLAGIARISM, FLAGGED, MAINCOMP, S)}
-    outcome = run(miners, make_inputs(("hk",), plagiarism={"hk": FLAGGED}), now)
-    if eliminated:
-        assert outcome.new_reasons == {"hk": ("PLAGIARISM", -1)}
-        assert outcome.miners == {}
-    else:
-        assert outcome.new_reasons == {}
-        assert outcome.miners == miners
-
-
-def test_step6_flagged_hotkey_outside_the_buckets_is_not_eliminated() -> None:
-    outcome = run({}, make_inputs(plagiarism={"stranger": S}), S + 30 * D)
-    assert outcome.new_reasons == {}
-
-
-def test_step6_plagiarism_reason_overrides_time_for_a_hotkey_joining_this_refresh() -> None:
-    # Step 2 runs before the hotkey joins, so it sits in CHALLENGE for steps 4 and 6.
+@BOTH
+def test_plagiarism_reason_wins_over_time_for_a_hotkey_joining_now(rules) -> None:
     now = S + 100 * D
-    inputs = make_inputs(("hk",), {"hk": eligible()}, plagiarism={"hk": S})
-    outcome = run({}, inputs, now)
-    assert outcome.added == ["hk"]
-    assert outcome.new_reasons == {"hk": ("PLAGIARISM", -1)}
+    refresh_inputs = inputs(("x",), {"x": miner(first_order_time_ms=S)}, None, {"x": now - 15 * D})
+    out = run({}, refresh_inputs, now, rules)
+    assert out.new_reasons == {"x": ("PLAGIARISM", -1)} and "x" not in out.miners
 
 
-# -- step 7: merging reasons -------------------------------------------------------------
+@BOTH
+@pytest.mark.parametrize(("age", "eliminated"), [(14 * D, False), (14 * D + 1, True)])
+def test_plagiarism_elimination_after_the_review_period(rules, age: int, eliminated) -> None:
+    miners = {"a": MinerEntry(MC, S)}
+    out = run(miners, inputs(("a",), plagiarism={"a": EARLY - age}), EARLY, rules)
+    assert ("a" in out.new_reasons) is eliminated
+    assert out.plagiarism == ["a"]
 
 
-def test_step7_pending_reasons_are_never_replaced() -> None:
-    miners = {"hk": MinerEntry(CHALLENGE, S), "other": MinerEntry(CHALLENGE, S)}
-    state, new_reasons = merge_eliminations(
-        miners, {"hk": TIME, "other": TIME}, {"hk": ("MAX_TOTAL_DRAWDOWN", 12.5)}
+@BOTH
+def test_pending_and_eliminated_hotkeys_leave_and_do_not_rejoin(rules) -> None:
+    miners = {"p": MinerEntry(CH, S), "e": MinerEntry(MC, S), "k": MinerEntry(CH, S)}
+    out = run(
+        miners,
+        inputs(("p", "e", "k")),
+        S,
+        rules,
+        pending={"p": TIME},
+        eliminated=frozenset({"e"}),
     )
-    assert new_reasons == {"other": TIME}
-    assert state == {}
+    assert set(out.miners) == {"k"} and out.added == []
 
 
-def test_step7_pending_hotkey_past_its_limit_gets_no_new_reason() -> None:
-    outcome = run(
-        {"hk": MinerEntry(CHALLENGE, S)},
-        make_inputs(("hk",), {"hk": eligible()}),
-        S + 90 * D + 1,
-        pending={"hk": ("ZOMBIE", -1)},
+def test_prune_needs_a_metagraph() -> None:
+    miners = {"a": MinerEntry(CH, S), "b": MinerEntry(MC, S)}
+    assert prune(miners, ()) == (miners, [])
+    assert prune(miners, ("a",)) == ({"a": MinerEntry(CH, S)}, ["b"])
+
+
+@BOTH
+def test_refresh_does_not_mutate_its_arguments(rules) -> None:
+    miners = {"a": MinerEntry(MC, S), "x": MinerEntry(CH, S), "old": MinerEntry(PB, S)}
+    pending = {"z": TIME}
+    refresh_inputs = inputs(
+        ("a", "x", "new"),
+        {"a": miner(), "x": miner()},
+        {"crypto": one_metric({"a": 1.0, "x": 2.0})},
+        {"a": S},
     )
-    assert outcome.new_reasons == {}
-    assert outcome.miners == {}
+    before = copy.deepcopy((miners, pending))
+    run(miners, refresh_inputs, S + 20 * D, rules, pending=pending)
+    assert (miners, pending) == before
 
 
-# -- step 8: pruning ---------------------------------------------------------------------
-
-
-def test_step8_miners_outside_the_metagraph_are_pruned() -> None:
-    miners = {hk: MinerEntry(MAINCOMP, S) for hk in ("b", "a", "kept")}
-    outcome = run(miners, make_inputs(("kept",)), 5 * D)
-    assert outcome.pruned == ["a", "b"]
-    assert outcome.miners == {"kept": MinerEntry(MAINCOMP, S)}
-
-
-def test_step8_empty_metagraph_prunes_nothing() -> None:
-    miners = {hk: MinerEntry(MAINCOMP, S) for hk in ("a", "b")}
-    assert prune(miners, []) == (miners, [])
-    outcome = run(miners, make_inputs(()), 5 * D)
-    assert outcome.pruned == []
-    assert outcome.miners == miners
-
-
-def test_step8_eliminated_miners_are_not_reported_as_pruned() -> None:
-    miners = {"old": MinerEntry(CHALLENGE, S), "kept": MinerEntry(MAINCOMP, S)}
-    outcome = run(miners, make_inputs(("kept",)), S + 90 * D + 1)
-    assert outcome.new_reasons == {"old": TIME}
-    assert outcome.pruned == []
-
-
-# -- the refresh as a whole --------------------------------------------------------------
-
-
-def test_refresh_does_not_mutate_its_arguments() -> None:
-    maincomp = {f"m{i + 1}": v for i, v in enumerate(linspace(1.0, 0.2, 5))}
-    miners = {hk: MinerEntry(MAINCOMP, S) for hk in maincomp}
-    miners |= {
-        "cand": MinerEntry(CHALLENGE, S),
-        "deep": MinerEntry(CHALLENGE, S),
-        "moved": MinerEntry(CHALLENGE, 5 * D),
-        "plag": MinerEntry(PROBATION, S),
-        "pruned": MinerEntry(MAINCOMP, S),
-    }
-    pending = {"ghost": ("ZOMBIE", -1.0)}
-    eliminated = frozenset({"gone"})
-    inputs = make_inputs(
-        (*maincomp, "cand", "deep", "moved", "plag", "new", "gone"),
-        {"cand": eligible(), "deep": eligible(min_mdd=0.5), "moved": eligible(trading_days=3)},
-        {"crypto": asset_class({**maincomp, "cand": 0.5})},
-        {"plag": S + 65 * D},
-    )
-    before = copy.deepcopy((miners, pending, eliminated, inputs))
-    now = S + 70 * D
-    outcome = refresh(miners, pending, eliminated, inputs, now, CONFIG)
-    assert (miners, pending, eliminated, inputs) == before
-    # the refresh did change things, so the check above is not vacuous
-    assert outcome.promoted == ["cand"]
-    assert outcome.demoted == ["m5"]
-    assert outcome.added == ["new"]
-    assert outcome.pruned == ["pruned"]
-    assert outcome.new_reasons == {"deep": ("FAILED_CHALLENGE_PERIOD_DRAWDOWN", 50.0)}
-    assert outcome.miners["moved"] == MinerEntry(CHALLENGE, S)
-    assert outcome.miners["plag"] == MinerEntry(PLAGIARISM, now, PROBATION, S)
-
-
-def test_refresh_reports_sorted_lists() -> None:
-    outcome = run({}, make_inputs(("c", "a", "b")), 5 * D)
-    assert outcome.added == ["a", "b", "c"]
+def test_a_custom_grace_extends_time_limits() -> None:
+    grace = dataclasses.replace(PTN_2025_11, time_limit_grace_ms=1_759_363_200_000)
+    entry, now = MinerEntry(CH, 1_748_736_000_000), 1_759_276_800_000
+    assert inspect_miner(entry, miner(), True, True, now, grace) is Verdict.CANDIDATE
+    assert inspect_miner(entry, miner(), True, True, now, PTN_2025_11) == TIME

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from clients import ChallengePeriodManager, MinerBucket
+from services.domain.config import PTN_2025_11, VANTA_2025_12, RulesConfig
+from tests.hosting import client_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -95,7 +98,16 @@ def test_drawdown_examples(client: ChallengePeriodManager, min_mdd: float, expec
         (0.1, [], []),
     ],
 )
+@pytest.mark.parametrize("mode", ["direct", "remote"])
 def test_promotion_example_25_miners(
+    mode: str, tmp_path: Path, candidate_value: float, promoted: list, demoted: list
+) -> None:
+    """RULES.md example 8 (PTN): both classes present for the 25."""
+    with client_of(mode, PTN_2025_11, tmp_path / "state") as client:
+        _example_25(client, candidate_value, promoted, demoted)
+
+
+def _example_25(
     client: ChallengePeriodManager, candidate_value: float, promoted: list, demoted: list
 ) -> None:
     now = S + 70 * D
@@ -125,7 +137,19 @@ def test_promotion_example_25_miners(
         assert client.get_miner_bucket("miner25") is MinerBucket.MAINCOMP
 
 
-def test_promotion_example_5_miners(client: ChallengePeriodManager) -> None:
+@pytest.mark.parametrize("mode", ["direct", "remote"])
+@pytest.mark.parametrize(
+    ("rules", "demoted"), [(PTN_2025_11, ["m5"]), (VANTA_2025_12, [])], ids=["ptn", "vanta"]
+)
+def test_promotion_example_5_miners(
+    mode: str, rules: RulesConfig, demoted: list[str], tmp_path: Path
+) -> None:
+    """RULES.md example 9: PTN promotes the candidate and demotes m5; Vanta demotes nobody."""
+    with client_of(mode, rules, tmp_path / "state") as client:
+        _example_5(client, demoted)
+
+
+def _example_5(client: ChallengePeriodManager, demoted: list[str]) -> None:
     now = S + 70 * D
     main = {f"m{i + 1}": v for i, v in enumerate(linspace(1.0, 0.2, 5))}
     for hotkey in main:
@@ -140,9 +164,11 @@ def test_promotion_example_5_miners(client: ChallengePeriodManager) -> None:
     )
     summary = client.refresh_now(current_time_ms=now)
     assert summary["promoted"] == ["cand"]
-    assert summary["demoted"] == ["m5"]
-    assert client.get_success_miners().keys() == {"m1", "m2", "m3", "m4", "cand"}
-    assert client.get_probation_miners() == {"m5": now}
+    assert summary["demoted"] == demoted
+    assert client.get_success_miners().keys() == {"m1", "m2", "m3", "m4", "m5", "cand"} - set(
+        demoted
+    )
+    assert client.get_probation_miners() == dict.fromkeys(demoted, now)
 
 
 def test_eliminated_hotkey_from_elimination_source_leaves_buckets(tmp_path) -> None:

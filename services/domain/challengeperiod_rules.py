@@ -1,33 +1,30 @@
-"""RULES.md "One refresh at time now", steps 1-8, as pure functions over the bucket state.
+"""One challenge-period refresh (docs/RULES.md steps 1-12) as pure functions.
 
 No I/O, no locks, no Pyro5: the service owns the state and the pending reasons, calls
-``refresh`` under its own lock and writes the outcome to disk (step 9) before reporting it.
-Each step takes and returns plain dicts and never mutates its arguments, so it can be
-tested alone; the scoring behind step 5 lives in ``services.domain.scoring``.
+``refresh`` under its own lock and writes the outcome to disk (step 13) before reporting
+it. Each step takes plain values and returns new ones, never mutating its arguments. The
+scoring behind steps 7-8 lives in ``services.domain.scoring``; every number and switch is a
+field of the rule set's ``RulesConfig``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from services.domain.config import RulesConfig
+from services.domain.config import RankingPool, RulesConfig
 from services.domain.models import EliminationReason, MinerBucket, MinerEntry, ReasonTuple
-from services.domain.refresh_inputs import (
-    NO_MINER_INPUTS,
-    AssetClassScores,
-    MinerInputs,
-    RefreshInputs,
-)
+from services.domain.refresh_inputs import NO_MINER_INPUTS, MinerInputs, RefreshInputs
 from services.domain.scoring import qualify
 
 Buckets = dict[str, MinerEntry]
 
 # The dd of a reason that is not about drawdown.
 NO_DRAWDOWN = -1
-_INSPECTED = frozenset({MinerBucket.CHALLENGE, MinerBucket.PROBATION})
+_INSPECTED = (MinerBucket.CHALLENGE, MinerBucket.PROBATION)
+_JOIN_SKIPS = frozenset({MinerBucket.MAINCOMP, MinerBucket.PROBATION, MinerBucket.PLAGIARISM})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +37,17 @@ class RefreshOutcome:
     demoted: list[str]
     added: list[str]
     pruned: list[str]
+    plagiarism: list[str] = field(default_factory=list)
+    # One line per decision, for the operator's log: (hotkey, what happened and why).
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Verdict(Enum):
-    """Step 4's outcome for a miner it does not eliminate."""
+    """Step 6's outcome for a miner it does not eliminate."""
 
     SKIP = "skip"
-    CANDIDATE = "candidate"
+    RANKED = "ranked"  # in the ranking pool, not (yet) promotable
+    CANDIDATE = "candidate"  # in the ranking pool and promotable
 
 
 def refresh(
@@ -57,91 +58,92 @@ def refresh(
     now_ms: int,
     config: RulesConfig,
 ) -> RefreshOutcome:
-    """Apply steps 1-8 of RULES.md at ``now_ms``; the arguments are left untouched."""
-    eliminated = frozenset(eliminated_hotkeys) | pending_reasons.keys()
-    state = remove_eliminated(miners, eliminated)
-    state = apply_plagiarism_flags(state, inputs.plagiarism, now_ms)
-    state, added = join_metagraph(
-        state, inputs.metagraph_hotkeys, inputs.miners, eliminated, now_ms
-    )
-    candidates, reasons = inspect_miners(state, inputs.miners, now_ms, config)
-    state, promoted, demoted = promote_and_demote(state, candidates, inputs.scores, now_ms, config)
-    # As in the validators, a plagiarism reason overrides a step-4 reason of the same refresh.
-    # Only a flagged hotkey that joined in step 3, after step 2 ran, can have both.
+    """Apply steps 1-12 at ``now_ms``; the arguments are left untouched."""
+    eliminated = frozenset(eliminated_hotkeys)
+    state, moved = apply_plagiarism_flags(miners, inputs.plagiarism, now_ms)
+    state = remove(state, eliminated | pending_reasons.keys())
+    state, added = join_metagraph(state, inputs, eliminated | pending_reasons.keys(), now_ms)
+    verdicts, reasons = inspect_miners(state, inputs, now_ms, config)
+    promoted: list[str] = []
+    demoted: list[str] = []
+    if verdicts is not None and inputs.scores is not None:
+        promoted, demoted = decide(state, verdicts, inputs, config)
+    # A plagiarism reason overrides an inspection reason of the same refresh, as in the code.
     reasons.update(plagiarism_eliminations(state, inputs.plagiarism, now_ms, config))
-    state, new_reasons = merge_eliminations(state, reasons, pending_reasons)
+    state = dict(state)
+    for hotkey in promoted:
+        state[hotkey] = MinerEntry(MinerBucket.MAINCOMP, now_ms)
+    for hotkey in demoted:
+        state[hotkey] = MinerEntry(MinerBucket.PROBATION, now_ms)
+    state = remove(state, reasons.keys())
     state, pruned = prune(state, inputs.metagraph_hotkeys)
-    return RefreshOutcome(state, new_reasons, promoted, demoted, added, pruned)
+    notes = _notes(miners, moved, promoted, demoted, reasons, pruned)
+    return RefreshOutcome(state, reasons, promoted, demoted, added, pruned, moved, notes)
 
 
-def remove_eliminated(miners: Mapping[str, MinerEntry], eliminated: AbstractSet[str]) -> Buckets:
-    """Step 1: drop the hotkeys that are eliminated or have a pending reason."""
-    return _without(miners, miners.keys() & eliminated)
-
-
-def _without(miners: Mapping[str, MinerEntry], hotkeys: Iterable[str]) -> Buckets:
-    """A copy of ``miners`` without ``hotkeys``, in the same order.
+def remove(miners: Mapping[str, MinerEntry], hotkeys: AbstractSet[str]) -> Buckets:
+    """Steps 3 and 11: a copy of ``miners`` without ``hotkeys``, in the same order.
 
     A refresh removes a few hotkeys from many thousands: copying the dict (one C call) and
     deleting those few is several times faster than rebuilding it entry by entry.
     """
     state = dict(miners)
-    for hotkey in hotkeys:
+    for hotkey in miners.keys() & hotkeys:
         del state[hotkey]
     return state
 
 
 def apply_plagiarism_flags(
     miners: Mapping[str, MinerEntry], flags: Mapping[str, int] | None, now_ms: int
-) -> Buckets:
-    """Step 2: flagged miners move to PLAGIARISM, cleared ones return to where they were."""
+) -> tuple[Buckets, list[str]]:
+    """Step 2: flagged miners move to PLAGIARISM, cleared ones go back; returns the moved."""
     state = dict(miners)
     if flags is None:
         # The plagiarism source was unavailable: an unknown flag is not a cleared flag.
-        return state
+        return state, []
+    moved: list[str] = []
     for hotkey, entry in miners.items():
         flagged = hotkey in flags
         if flagged and entry.bucket is not MinerBucket.PLAGIARISM:
             state[hotkey] = MinerEntry(
                 MinerBucket.PLAGIARISM, now_ms, entry.bucket, entry.bucket_start_time
             )
-        elif not flagged and entry.bucket is MinerBucket.PLAGIARISM:
-            state[hotkey] = _restore_from_plagiarism(entry, now_ms)
-    return state
-
-
-def _restore_from_plagiarism(entry: MinerEntry, now_ms: int) -> MinerEntry:
-    if entry.previous_bucket is None or entry.previous_bucket_start_time is None:
-        # An entry that lost its origin (hand-edited or older state) would otherwise stay in
-        # PLAGIARISM forever, with no flag left to end it; it starts the challenge afresh.
-        return MinerEntry(MinerBucket.CHALLENGE, now_ms)
-    return MinerEntry(entry.previous_bucket, entry.previous_bucket_start_time)
+            moved.append(hotkey)
+        elif (
+            not flagged
+            and entry.bucket is MinerBucket.PLAGIARISM
+            # Without a previous bucket the reference code cannot restore it: it stays.
+            and entry.previous_bucket is not None
+            and entry.previous_bucket_start_time is not None
+        ):
+            state[hotkey] = MinerEntry(entry.previous_bucket, entry.previous_bucket_start_time)
+            moved.append(hotkey)
+    return state, sorted(moved)
 
 
 def join_metagraph(
     miners: Mapping[str, MinerEntry],
-    metagraph_hotkeys: Iterable[str],
-    miner_inputs: Mapping[str, MinerInputs],
-    eliminated: AbstractSet[str],
+    inputs: RefreshInputs,
+    excluded: AbstractSet[str],
     now_ms: int,
 ) -> tuple[Buckets, list[str]]:
-    """Step 3: registered hotkeys outside the other buckets enter CHALLENGE; returns the added."""
+    """Step 4: registered hotkeys outside the other buckets enter or re-time CHALLENGE."""
     state = dict(miners)
     added: list[str] = []
-    for hotkey in metagraph_hotkeys:
-        if hotkey in eliminated:
+    for hotkey in inputs.metagraph_hotkeys:
+        if hotkey in excluded:
             continue
         entry = state.get(hotkey)
-        if entry is not None and entry.bucket is not MinerBucket.CHALLENGE:
+        if entry is not None and entry.bucket in _JOIN_SKIPS:
             continue
-        first_order = miner_inputs.get(hotkey, NO_MINER_INPUTS).first_order_time_ms
+        first_order = inputs.miners.get(hotkey, NO_MINER_INPUTS).first_order_time_ms
         if entry is None:
             added.append(hotkey)
-            start = now_ms if first_order is None else first_order
-            state[hotkey] = MinerEntry(MinerBucket.CHALLENGE, start)
+            state[hotkey] = MinerEntry(
+                MinerBucket.CHALLENGE, now_ms if first_order is None else first_order
+            )
         elif first_order is not None and entry.bucket_start_time != first_order:
-            # The challenge is measured from the first order, which is known only once the
-            # miner trades (or changes when its positions are rebuilt).
+            # The challenge is measured from the first order, known once the miner trades.
             state[hotkey] = MinerEntry(MinerBucket.CHALLENGE, first_order)
     return state, sorted(added)
 
@@ -155,80 +157,120 @@ def drawdown_percent(min_mdd: float | None) -> float:
     return (1 - min_mdd) * 100
 
 
+def round_dd(pct: float) -> float:
+    """``pct`` to two decimals the way numpy rounds (scale, round half even, unscale).
+
+    The reference rounds a numpy float, and that differs from Python's exact ``round(x, 2)``
+    for some values: 10.395 becomes 10.4 there, 10.39 here. The recorded dd must match.
+    """
+    return round(pct * 100) / 100
+
+
+def has_scoring_ledger(miner: MinerInputs) -> bool:
+    """A ledger with at least one checkpoint that was not invalidated."""
+    return miner.n_checkpoints >= 1 and miner.ledger_start_ms is not None
+
+
+def any_first_order(inputs: RefreshInputs, config: RulesConfig) -> bool:
+    """True when some metagraph hotkey has a first order (step 6.1's precondition)."""
+    return any(
+        inputs.miners.get(hk, NO_MINER_INPUTS).first_order_time_ms is not None
+        for hk in inputs.metagraph_hotkeys
+        if hk != config.development_hotkey
+    )
+
+
 def inspect_miner(
-    entry: MinerEntry, miner: MinerInputs, now_ms: int, config: RulesConfig
+    entry: MinerEntry,
+    miner: MinerInputs,
+    has_selection: bool,
+    someone_traded: bool,
+    now_ms: int,
+    config: RulesConfig,
 ) -> Verdict | ReasonTuple:
-    """Step 4 for one CHALLENGE or PROBATION miner: the first rule that applies wins."""
+    """Step 6 for one CHALLENGE or PROBATION miner: the first rule that applies wins."""
     ledger_start = miner.ledger_start_ms
     first_order = miner.first_order_time_ms
-    if ledger_start is not None and (first_order is None or ledger_start < first_order):
-        # A ledger older than the positions belongs to the hotkey's previous registration;
-        # judging the new miner on it would be wrong, so wait until the data agree.
+    scoring = has_scoring_ledger(miner)
+    if (
+        scoring
+        and someone_traded
+        and ledger_start is not None
+        and (first_order is None or ledger_start < first_order)
+    ):
+        # A ledger older than the positions belongs to the hotkey's previous registration.
         return Verdict.SKIP
-    if entry.bucket is MinerBucket.CHALLENGE:
-        limit_ms = config.challenge_period_max_ms
-    else:
-        limit_ms = config.probation_max_ms
-    if now_ms > entry.bucket_start_time + limit_ms:
+    limit = (
+        config.challenge_period_max_ms
+        if entry.bucket is MinerBucket.CHALLENGE
+        else config.probation_max_ms
+    )
+    end = entry.bucket_start_time + limit
+    if config.time_limit_grace_ms is not None:
+        end = max(end, config.time_limit_grace_ms)
+    if now_ms > end:
         return (EliminationReason.FAILED_CHALLENGE_PERIOD_TIME.value, NO_DRAWDOWN)
-    if miner.n_positions == 0 or miner.n_checkpoints == 0:
+    if config.positions_screen and miner.n_positions == 0:
+        return Verdict.SKIP
+    if not scoring:
         return Verdict.SKIP
     pct = drawdown_percent(miner.min_mdd)
     if pct >= config.max_drawdown_percent:
-        return (EliminationReason.FAILED_CHALLENGE_PERIOD_DRAWDOWN.value, round(pct, 2))
-    if miner.trading_days < config.min_trading_days:
+        return (EliminationReason.FAILED_CHALLENGE_PERIOD_DRAWDOWN.value, round_dd(pct))
+    start = config.asset_selection_start_ms
+    if start is not None and now_ms >= start and not has_selection:
         return Verdict.SKIP
-    return Verdict.CANDIDATE
+    if miner.trading_days >= config.min_trading_days:
+        return Verdict.CANDIDATE
+    return Verdict.RANKED if config.ranking_pool is RankingPool.RANK_ELIGIBLE else Verdict.SKIP
 
 
 def inspect_miners(
-    miners: Mapping[str, MinerEntry],
-    miner_inputs: Mapping[str, MinerInputs],
-    now_ms: int,
-    config: RulesConfig,
-) -> tuple[list[str], dict[str, ReasonTuple]]:
-    """Step 4 for every CHALLENGE and PROBATION miner: the sorted candidates and new reasons."""
-    candidates: list[str] = []
+    miners: Mapping[str, MinerEntry], inputs: RefreshInputs, now_ms: int, config: RulesConfig
+) -> tuple[dict[str, Verdict] | None, dict[str, ReasonTuple]]:
+    """Step 5-6: verdicts of the inspected miners (None when there are none) and reasons."""
+    inspected = [(hk, e) for hk, e in miners.items() if e.bucket in _INSPECTED]
+    if not inspected:
+        # No CHALLENGE or PROBATION miner: no promotion, no demotion, as in the code.
+        return None, {}
+    selections = inputs.asset_selections or {}
+    someone_traded = any_first_order(inputs, config)
+    verdicts: dict[str, Verdict] = {}
     reasons: dict[str, ReasonTuple] = {}
-    for hotkey, entry in miners.items():
-        if entry.bucket not in _INSPECTED:
-            continue
-        verdict = inspect_miner(entry, miner_inputs.get(hotkey, NO_MINER_INPUTS), now_ms, config)
-        if verdict is Verdict.CANDIDATE:
-            candidates.append(hotkey)
-        elif isinstance(verdict, tuple):
+    for hotkey, entry in inspected:
+        miner = inputs.miners.get(hotkey, NO_MINER_INPUTS)
+        if hotkey == config.development_hotkey:
+            # Vanta leaves its development hotkey out of the first-order times.
+            miner = replace(miner, first_order_time_ms=None)
+        verdict = inspect_miner(entry, miner, hotkey in selections, someone_traded, now_ms, config)
+        if isinstance(verdict, tuple):
             reasons[hotkey] = verdict
-    return sorted(candidates), reasons
+        else:
+            verdicts[hotkey] = verdict
+    return verdicts, reasons
 
 
-def promote_and_demote(
+def decide(
     miners: Mapping[str, MinerEntry],
-    candidates: Iterable[str],
-    scores: Mapping[str, AssetClassScores] | None,
-    now_ms: int,
+    verdicts: Mapping[str, Verdict],
+    inputs: RefreshInputs,
     config: RulesConfig,
-) -> tuple[Buckets, list[str], list[str]]:
-    """Step 5: returns the new state, the promoted candidates and the demoted MAINCOMP miners."""
-    state = dict(miners)
-    candidate_set = set(candidates)
-    # MAINCOMP is re-ranked only when a candidate could take a place in it.
-    if not candidate_set or scores is None:
-        return state, [], []
-    maincomp = {hk for hk, entry in miners.items() if entry.bucket is MinerBucket.MAINCOMP}
-    result = qualify(
-        scores,
-        maincomp | candidate_set,
-        rank=config.promotion_threshold_rank,
-        temperature=config.softmax_temperature,
-    )
-    promoted = sorted(candidate_set & result.qualified)
-    # A MAINCOMP miner absent from every class was not evaluated, which is not a failure.
-    demoted = sorted((maincomp & result.scored) - result.qualified)
-    for hotkey in promoted:
-        state[hotkey] = MinerEntry(MinerBucket.MAINCOMP, now_ms)
-    for hotkey in demoted:
-        state[hotkey] = MinerEntry(MinerBucket.PROBATION, now_ms)
-    return state, promoted, demoted
+) -> tuple[list[str], list[str]]:
+    """Steps 7-9: rank MAINCOMP with the pool's other members; the promoted and demoted."""
+    assert inputs.scores is not None
+    maincomp = [hk for hk, e in miners.items() if e.bucket is MinerBucket.MAINCOMP]
+    ranked = [hk for hk, v in verdicts.items() if v is not Verdict.SKIP]
+    pool = set(maincomp) | set(ranked)
+    # Only pool members with a scoring ledger are scored: the reference ranks ledgers.
+    scorable = {hk for hk in pool if has_scoring_ledger(inputs.miners.get(hk, NO_MINER_INPUTS))}
+    if config.lone_pool_scores_nobody and len(scorable) <= 1:
+        qualified: set[str] = set()
+    else:
+        qualified = qualify(inputs.scores, scorable, inputs.asset_selections or {}, config)
+    promotable = {hk for hk, v in verdicts.items() if v is Verdict.CANDIDATE}
+    promoted = sorted((qualified - set(maincomp)) & promotable)
+    demoted = sorted(set(maincomp) - qualified)
+    return promoted, demoted
 
 
 def plagiarism_eliminations(
@@ -237,7 +279,7 @@ def plagiarism_eliminations(
     now_ms: int,
     config: RulesConfig,
 ) -> dict[str, ReasonTuple]:
-    """Step 6: miners whose plagiarism flag is older than the review period."""
+    """Step 10: miners in any bucket whose plagiarism flag is older than the review period."""
     if flags is None:
         return {}
     return {
@@ -247,25 +289,33 @@ def plagiarism_eliminations(
     }
 
 
-def merge_eliminations(
-    miners: Mapping[str, MinerEntry],
-    reasons: Mapping[str, ReasonTuple],
-    pending_reasons: Mapping[str, ReasonTuple],
-) -> tuple[Buckets, dict[str, ReasonTuple]]:
-    """Step 7: the state without the eliminated miners, and the reasons not already pending."""
-    # A pending reason has not been written by the elimination service yet; replacing it
-    # would change the row it is about to write.
-    new_reasons = {hk: reason for hk, reason in reasons.items() if hk not in pending_reasons}
-    return _without(miners, miners.keys() & reasons.keys()), new_reasons
-
-
 def prune(
     miners: Mapping[str, MinerEntry], metagraph_hotkeys: Iterable[str]
 ) -> tuple[Buckets, list[str]]:
-    """Step 8: drop the miners that left the metagraph; returns the new state and the pruned."""
+    """Step 12: drop the miners that left the metagraph; returns the new state and the pruned."""
     registered = set(metagraph_hotkeys)
     if not registered:
         # An empty metagraph means the chain could not be read, not that every miner left.
         return dict(miners), []
     pruned = sorted(miners.keys() - registered)
-    return _without(miners, pruned), pruned
+    return remove(miners, set(pruned)), pruned
+
+
+def _notes(
+    before: Mapping[str, MinerEntry],
+    moved: list[str],
+    promoted: list[str],
+    demoted: list[str],
+    reasons: Mapping[str, ReasonTuple],
+    pruned: list[str],
+) -> list[tuple[str, str]]:
+    def was(hotkey: str) -> str:
+        entry = before.get(hotkey)
+        return "none" if entry is None else entry.bucket.value
+
+    notes = [(hk, f"plagiarism flag changed: {was(hk)} moved") for hk in moved]
+    notes += [(hk, f"{was(hk)} -> MAINCOMP: promoted (qualified in a class)") for hk in promoted]
+    notes += [(hk, "MAINCOMP -> PROBATION: demoted (qualified in no class)") for hk in demoted]
+    notes += [(hk, f"{was(hk)} -> eliminated: {r} (dd {dd})") for hk, (r, dd) in reasons.items()]
+    notes += [(hk, f"{was(hk)} -> removed: left the metagraph") for hk in pruned]
+    return notes

@@ -70,6 +70,8 @@ class RulesConfig:
     # Vanta: when at most one pool member has a scoring ledger, nobody gets a score.
     lone_pool_scores_nobody: bool = True
     asset_class_emission: Mapping[str, float] = field(default_factory=lambda: _frozen({}))
+    # Vanta leaves this hotkey out of the first-order times of step 6.1.
+    development_hotkey: str | None = "DEVELOPMENT"
     departed_anomaly_min_lost: int = 10
     departed_anomaly_min_fraction: float = 0.25
 
@@ -84,6 +86,7 @@ PTN_2025_11 = RulesConfig(
     qualification=Qualification.EMISSION_THRESHOLD,
     ranking_pool=RankingPool.CANDIDATES,
     lone_pool_scores_nobody=False,
+    development_hotkey=None,
     asset_class_emission=_frozen({"crypto": 0.5, "forex": 0.5}),
 )
 

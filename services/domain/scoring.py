@@ -1,95 +1,109 @@
-"""Who qualifies for the main competition: the scoring of RULES.md step 5, as pure functions.
+"""Who qualifies for the main competition: docs/RULES.md steps 7-8, as pure functions.
 
-Per asset class: percentile of each metric value, combined score, softmax with temperature,
-threshold at a rank, qualification. ``challengeperiod_rules`` turns the result into
-promotions and demotions.
+Per asset class, over the ranking pool: percentile of each metric value, combined score,
+softmax with temperature, then the rule set's qualification. The arithmetic follows the
+reference code operation by operation (scipy's strict percentile is ``count * (100 / n) /
+100``; sums run in the metrics' order; sorts are stable), so equal inputs give equal floats
+and ties fall the same way.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 
+from services.domain.config import Qualification, RulesConfig
 from services.domain.refresh_inputs import AssetClassScores
 
-# RULES.md's 1e-6 in the softmax denominator, which keeps it away from zero.
-SOFTMAX_EPSILON = 1e-6
+Ranked = list[tuple[str, float]]
 
 
-@dataclass(frozen=True, slots=True)
-class Qualification:
-    """Over all asset classes: the participants that were scored, and those that qualify."""
-
-    scored: frozenset[str]
-    qualified: frozenset[str]
-
-
-def percentiles(values: Mapping[str, float]) -> dict[str, float]:
-    """Each hotkey's share of values strictly lower than its own; a single value gives 1.0."""
+def percentiles(values: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Each hotkey's share of values strictly lower than its own; a lone value gets 1.0."""
     if len(values) == 1:
-        return dict.fromkeys(values, 1.0)
-    ordered = sorted(values.values())
-    return {hotkey: bisect_left(ordered, v) / len(ordered) for hotkey, v in values.items()}
+        return [(values[0][0], 1.0)]
+    ordered = sorted(v for _, v in values)
+    step = 100.0 / len(ordered)
+    return [(hk, bisect_left(ordered, v) * step / 100) for hk, v in values]
 
 
-def combined_scores(
-    class_scores: AssetClassScores, participants: AbstractSet[str]
-) -> dict[str, float]:
-    """Sum of weight * percentile over the metrics, times the penalty (1.0 when absent)."""
+def combined_scores(class_scores: AssetClassScores, members: Iterable[str]) -> dict[str, float]:
+    """sum of weight * percentile over the metrics, * the penalty; penalty-0 members take no part.
+
+    A member whose penalty is exactly 0 leaves every metric list before the percentiles,
+    so it shifts nobody's rank and gets no score. The dict is in order of first appearance.
+    """
+    penalties = class_scores.penalties
+    taking_part = {hk for hk in members if penalties.get(hk, 1.0) != 0}
     combined: dict[str, float] = {}
     for metric in class_scores.metrics.values():
-        # Percentiles rank participants among themselves, so other hotkeys' values drop out
-        # before ranking, not after.
-        taking_part = {hk: v for hk, v in metric.scores.items() if hk in participants}
-        for hotkey, pct in percentiles(taking_part).items():
+        values = [(hk, v) for hk, v in metric.scores.items() if hk in taking_part]
+        for hotkey, pct in percentiles(values):
             combined[hotkey] = combined.get(hotkey, 0.0) + metric.weight * pct
-    return {hk: s * class_scores.penalties.get(hk, 1.0) for hk, s in combined.items()}
+    for hotkey in combined:
+        if hotkey in penalties:
+            combined[hotkey] *= penalties[hotkey]
+    return combined
 
 
-def softmax(scores: Mapping[str, float], temperature: float) -> dict[str, float]:
-    """Softmax with temperature over the non-zero scores; zeros stay 0, a lone miner gets 1.0."""
-    result = dict.fromkeys(scores, 0.0)
-    nonzero = {hk: s for hk, s in scores.items() if s != 0}
-    if len(scores) == 1:
-        result.update(dict.fromkeys(nonzero, 1.0))
-        return result
-    if nonzero:
-        top = max(nonzero.values())
-        exps = {hk: math.exp((s - top) / temperature) for hk, s in nonzero.items()}
-        total = sum(exps.values()) + SOFTMAX_EPSILON
-        result.update({hk: e / total for hk, e in exps.items()})
-    return result
+def softmax(scores: Mapping[str, float], temperature: float, epsilon: float) -> Ranked:
+    """Highest first (stable): a lone miner gets 1.0; zeros stay 0; others exp-normalised."""
+    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
+    if not ranked:
+        return []
+    if len(ranked) == 1:
+        return [(ranked[0][0], 1.0)]
+    nonzero = [s for _, s in ranked if s != 0]
+    if not nonzero:
+        return [(hk, 0.0) for hk, _ in ranked]
+    top = max(nonzero)
+    exps = {hk: math.exp((s - top) / temperature) for hk, s in ranked if s != 0}
+    total = math.fsum(exps.values()) + epsilon
+    return [(hk, exps[hk] / total if hk in exps else 0.0) for hk, _ in ranked]
 
 
-def threshold(softmaxed: Mapping[str, float], rank: int) -> float:
-    """The rank-th highest score when there are at least ``rank`` miners, else 0."""
-    if rank < 1 or len(softmaxed) < rank:
-        return 0.0
-    return heapq.nlargest(rank, softmaxed.values())[-1]
+def qualified_by_threshold(ranked: Ranked, emission: float, rank: int) -> set[str]:
+    """PTN: emission * softmax at or above the rank-th highest (when that many), and > 0."""
+    weighted = [(hk, emission * s) for hk, s in ranked]
+    bar = 0.0
+    if len(weighted) >= rank >= 1:
+        bar = sorted((s for _, s in weighted), reverse=True)[rank - 1]
+    return {hk for hk, s in weighted if s >= bar and s > 0}
 
 
-def qualifiers(softmaxed: Mapping[str, float], rank: int) -> set[str]:
-    """The hotkeys whose score is at least the threshold and above zero."""
-    bar = threshold(softmaxed, rank)
-    return {hk for hk, s in softmaxed.items() if s >= bar and s > 0}
+def qualified_by_top_n(
+    ranked: Ranked, asset_class: str, selections: Mapping[str, str], rank: int
+) -> set[str]:
+    """Vanta: the first ``rank`` by softmax with a score ≥ 0, among those that selected the
+    class when anyone has selected anything."""
+    if selections:
+        ranked = [(hk, s) for hk, s in ranked if selections.get(hk) == asset_class]
+    ordered = sorted(ranked, key=lambda item: item[1], reverse=True)
+    return {hk for hk, s in ordered[:rank] if s >= 0}
 
 
 def qualify(
     scores: Mapping[str, AssetClassScores],
-    participants: AbstractSet[str],
-    *,
-    rank: int,
-    temperature: float,
-) -> Qualification:
-    """Score every asset class separately; qualifying in any one class is enough."""
-    scored: set[str] = set()
+    pool: AbstractSet[str],
+    selections: Mapping[str, str],
+    config: RulesConfig,
+) -> set[str]:
+    """The union over asset classes of the pool members that qualify in that class."""
     qualified: set[str] = set()
-    for class_scores in scores.values():
-        combined = combined_scores(class_scores, participants)
-        scored.update(combined)
-        qualified.update(qualifiers(softmax(combined, temperature), rank))
-    return Qualification(frozenset(scored), frozenset(qualified))
+    for asset_class, class_scores in scores.items():
+        combined = combined_scores(class_scores, pool)
+        ranked = softmax(combined, config.softmax_temperature, config.softmax_epsilon)
+        if config.qualification is Qualification.EMISSION_THRESHOLD:
+            emission = config.asset_class_emission.get(asset_class)
+            if emission is None:
+                # The reference raises on a class it has no emission for; such a class
+                # can place nobody here rather than stopping the refresh.
+                continue
+            qualified |= qualified_by_threshold(ranked, emission, config.promotion_threshold_rank)
+        else:
+            qualified |= qualified_by_top_n(
+                ranked, asset_class, selections, config.promotion_threshold_rank
+            )
+    return qualified

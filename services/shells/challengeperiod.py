@@ -319,6 +319,9 @@ class ChallengePeriodManagerServer:
             self._last_refresh_ms = now
             # Server-side cost of the whole refresh, durable write included (cpm-bench).
             self._last_refresh_duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        # One line per decision, for the loop's refreshes and refresh_now alike.
+        for hotkey, note in outcome.notes:
+            log.info("refresh at %d: %s %s", now, hotkey, note)
         return {
             "duration_ms": self._last_refresh_duration_ms,
             "promoted": outcome.promoted,
@@ -326,4 +329,5 @@ class ChallengePeriodManagerServer:
             "eliminated": {hk: list(r) for hk, r in outcome.new_reasons.items()},
             "added": outcome.added,
             "pruned": outcome.pruned,
+            "plagiarism": outcome.plagiarism,
         }
