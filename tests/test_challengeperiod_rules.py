@@ -227,10 +227,10 @@ def test_step6_vanta_selection_gate_from_its_start_time() -> None:
 
 
 def test_percentiles_are_scipys_strict_ones() -> None:
-    result = dict(percentiles([("a", 3.0), ("b", 1.0), ("c", 1.0), ("d", 2.0)]))
+    result = percentiles([("a", 3.0), ("b", 1.0), ("c", 1.0), ("d", 2.0)])
     assert result == {"a": 0.75, "b": 0.0, "c": 0.0, "d": 0.5}
-    assert dict(percentiles([("a", 1.0), ("b", 2.0), ("c", 3.0)]))["b"] == 1 * (100.0 / 3) / 100
-    assert percentiles([("solo", -5.0)]) == [("solo", 1.0)]
+    assert percentiles([("a", 1.0), ("b", 2.0), ("c", 3.0)])["b"] == 1 * (100.0 / 3) / 100
+    assert percentiles([("solo", -5.0)]) == {"solo": 1.0}
 
 
 def test_penalty_zero_members_leave_the_lists_before_percentiles() -> None:

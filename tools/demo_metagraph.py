@@ -184,4 +184,10 @@ class Simulation:
             "miners": miners,
             "scores": scores,
             "plagiarism": dict(self.plagiarism),
+            # Each trading miner has chosen the first class it trades (Vanta's selection).
+            "asset_selections": {
+                hk: sorted(m.classes)[0]
+                for hk, m in self.miners.items()
+                if m.classes and m.first_order_ms is not None
+            },
         }

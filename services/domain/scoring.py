@@ -10,9 +10,10 @@ and ties fall the same way.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from itertools import repeat
+from operator import add, itemgetter, mul
 
 from services.domain.config import Qualification, RulesConfig
 from services.domain.refresh_inputs import AssetClassScores
@@ -20,31 +21,58 @@ from services.domain.refresh_inputs import AssetClassScores
 Ranked = list[tuple[str, float]]
 
 
-def percentiles(values: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+def percentiles(values: Sequence[tuple[str, float]]) -> dict[str, float]:
     """Each hotkey's share of values strictly lower than its own; a lone value gets 1.0."""
-    if len(values) == 1:
-        return [(values[0][0], 1.0)]
-    ordered = sorted(v for _, v in values)
-    step = 100.0 / len(ordered)
-    return [(hk, bisect_left(ordered, v) * step / 100) for hk, v in values]
+    n = len(values)
+    if n == 1:
+        return {values[0][0]: 1.0}
+    ranked = sorted(values, key=itemgetter(1))
+    ordered = list(map(itemgetter(1), ranked))
+    ranks: Iterable[int] = range(n)
+    if len(set(ordered)) != n:
+        # Equal values are neighbours now and share the rank of the first of them.
+        tied: list[int] = []
+        lower, previous = 0, math.nan
+        for index, value in enumerate(ordered):
+            if value != previous:
+                lower, previous = index, value
+            tied.append(lower)
+        ranks = tied
+    step = 100.0 / n
+    return dict(
+        zip(map(itemgetter(0), ranked), [rank * step / 100 for rank in ranks], strict=False)
+    )
 
 
 def combined_scores(class_scores: AssetClassScores, members: Iterable[str]) -> dict[str, float]:
-    """sum of weight * percentile over the metrics, * the penalty; penalty-0 members take no part.
+    """Sum of weight * percentile over the metrics, * the penalty; penalty-0 members take no
+    part.
 
     A member whose penalty is exactly 0 leaves every metric list before the percentiles,
     so it shifts nobody's rank and gets no score. The dict is in order of first appearance.
+    The sums run metric by metric from 0.0, as the reference adds them; when every metric
+    covers the same hotkeys (the usual case) they run as C-level maps over whole columns.
     """
     penalties = class_scores.penalties
     taking_part = {hk for hk in members if penalties.get(hk, 1.0) != 0}
     combined: dict[str, float] = {}
     for metric in class_scores.metrics.values():
-        values = [(hk, v) for hk, v in metric.scores.items() if hk in taking_part]
-        for hotkey, pct in percentiles(values):
-            combined[hotkey] = combined.get(hotkey, 0.0) + metric.weight * pct
-    for hotkey in combined:
-        if hotkey in penalties:
-            combined[hotkey] *= penalties[hotkey]
+        scores = metric.scores
+        if taking_part.issuperset(scores):
+            values = list(scores.items())
+        else:
+            values = [(hk, v) for hk, v in scores.items() if hk in taking_part]
+        pct = percentiles(values)
+        products = map(mul, repeat(metric.weight), map(pct.__getitem__, combined or pct))
+        if not combined:
+            combined = dict(zip(pct, map(add, repeat(0.0), products), strict=False))
+        elif combined.keys() == pct.keys():
+            combined = dict(zip(combined, map(add, combined.values(), products), strict=False))
+        else:
+            for hotkey, _ in values:
+                combined[hotkey] = combined.get(hotkey, 0.0) + metric.weight * pct[hotkey]
+    for hotkey in combined.keys() & penalties.keys():
+        combined[hotkey] *= penalties[hotkey]
     return combined
 
 
