@@ -597,3 +597,33 @@ def test_d9_recent_flag_moves_at_the_next_refresh(cpm: ChallengePeriodManager) -
         "previous_bucket_start_time": first,
     }
     assert summary["eliminated"] == {}
+
+
+# -- analysis D15: an unrelated selection turns the class filter on -------------------------
+
+
+@ONLY_VANTA
+@pytest.mark.parametrize(
+    ("selections", "demoted"),
+    [
+        ({"old_deregistered_hk": "crypto"}, ["a", "b", "c"]),
+        (None, []),  # not given: no filter (and before the selection start, no gate)
+        ({}, []),
+    ],
+)
+def test_d15_unrelated_selection_demotes_all_maincomp(
+    cpm: ChallengePeriodManager, selections: dict[str, str] | None, demoted: list[str]
+) -> None:
+    main = {"a": 3.0, "b": 2.0, "c": 1.0}
+    summary = run(
+        cpm,
+        NOW,
+        {**{hk: healthy() for hk in main}, **ledgerless_challenger()},
+        buckets={hk: ("MAINCOMP", S) for hk in main},
+        scores=one_metric(main),
+        asset_selections=selections,
+    )
+    assert summary["demoted"] == demoted
+    for hotkey in main:
+        expected = MinerBucket.PROBATION if hotkey in demoted else MinerBucket.MAINCOMP
+        assert cpm.get_miner_bucket(hotkey) is expected
