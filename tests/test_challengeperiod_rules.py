@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import random
 from collections.abc import Mapping
 
 import pytest
@@ -356,3 +357,36 @@ def test_a_custom_grace_extends_time_limits() -> None:
     entry, now = MinerEntry(CH, 1_748_736_000_000), 1_759_276_800_000
     assert inspect_miner(entry, miner(), True, True, now, grace) is Verdict.CANDIDATE
     assert inspect_miner(entry, miner(), True, True, now, PTN_2025_11) == TIME
+
+
+def _naive_combined(class_scores: AssetClassScores, members: set[str]) -> dict[str, float]:
+    """The reference's arithmetic written plainly: strict percentile, sums in metric order."""
+    taking_part = {hk for hk in members if class_scores.penalties.get(hk, 1.0) != 0}
+    combined: dict[str, float] = {}
+    for metric in class_scores.metrics.values():
+        values = [(hk, v) for hk, v in metric.scores.items() if hk in taking_part]
+        n = len(values)
+        for hk, v in values:
+            share = 1.0 if n == 1 else sum(1 for _, o in values if o < v) * (100.0 / n) / 100
+            combined[hk] = combined.get(hk, 0.0) + metric.weight * share
+    return {
+        hk: s * class_scores.penalties[hk] if hk in class_scores.penalties else s
+        for hk, s in combined.items()
+    }
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_combined_scores_equal_the_plain_arithmetic_bit_for_bit(seed: int) -> None:
+    rng = random.Random(seed)
+    hotkeys = [f"h{i}" for i in range(rng.randint(1, 30))]
+    metrics = {}
+    for m in range(rng.randint(1, 4)):
+        # Ties (few distinct values), and metrics that leave some hotkeys out, in any order.
+        chosen = rng.sample(hotkeys, rng.randint(1, len(hotkeys))) if seed % 3 else hotkeys
+        values = {hk: float(rng.randint(0, 5)) if seed % 2 else rng.random() for hk in chosen}
+        metrics[f"m{m}"] = MetricScores(rng.choice([0.9, 0.02, 1.0]), values)
+    penalties = {hk: rng.choice([1.0, 0.5, 0.0]) for hk in hotkeys if rng.random() < 0.3}
+    scores = AssetClassScores(metrics, penalties)
+    members = set(rng.sample(hotkeys, rng.randint(1, len(hotkeys))))
+    fast, plain = combined_scores(scores, members), _naive_combined(scores, members)
+    assert list(fast.items()) == list(plain.items())  # same values, same order

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from functools import lru_cache
 from itertools import repeat
-from operator import add, itemgetter, mul
+from operator import add, mul
 
 from services.domain.config import Qualification, RulesConfig
 from services.domain.refresh_inputs import AssetClassScores
@@ -21,27 +22,28 @@ from services.domain.refresh_inputs import AssetClassScores
 Ranked = list[tuple[str, float]]
 
 
-def percentiles(values: Sequence[tuple[str, float]]) -> dict[str, float]:
-    """Each hotkey's share of values strictly lower than its own; a lone value gets 1.0."""
+@lru_cache(maxsize=8)
+def _share_table(n: int) -> list[float]:
+    """rank -> scipy's strict percentile / 100 for ``n`` values: ``rank * (100 / n) / 100``."""
+    step = 100.0 / n
+    return [rank * step / 100 for rank in range(n)]
+
+
+def _shares(values: list[float]) -> list[float]:
+    """The strict percentile share of each value, in the values' order; a lone one gets 1.0."""
     n = len(values)
     if n == 1:
-        return {values[0][0]: 1.0}
-    ranked = sorted(values, key=itemgetter(1))
-    ordered = list(map(itemgetter(1), ranked))
-    ranks: Iterable[int] = range(n)
-    if len(set(ordered)) != n:
-        # Equal values are neighbours now and share the rank of the first of them.
-        tied: list[int] = []
-        lower, previous = 0, math.nan
-        for index, value in enumerate(ordered):
-            if value != previous:
-                lower, previous = index, value
-            tied.append(lower)
-        ranks = tied
-    step = 100.0 / n
-    return dict(
-        zip(map(itemgetter(0), ranked), [rank * step / 100 for rank in ranks], strict=False)
-    )
+        return [1.0]
+    ordered = sorted(values)
+    # Built from the top down, each value keeps the index of its first (lowest) place: the
+    # number of values strictly below it. Every step here is a C-level loop.
+    rank = dict(zip(reversed(ordered), range(n - 1, -1, -1), strict=True))
+    return list(map(_share_table(n).__getitem__, map(rank.__getitem__, values)))
+
+
+def percentiles(values: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """Each hotkey's share of values strictly lower than its own; a lone value gets 1.0."""
+    return dict(zip((hk for hk, _ in values), _shares([v for _, v in values]), strict=True))
 
 
 def combined_scores(class_scores: AssetClassScores, members: Iterable[str]) -> dict[str, float]:
@@ -50,27 +52,37 @@ def combined_scores(class_scores: AssetClassScores, members: Iterable[str]) -> d
 
     A member whose penalty is exactly 0 leaves every metric list before the percentiles,
     so it shifts nobody's rank and gets no score. The dict is in order of first appearance.
-    The sums run metric by metric from 0.0, as the reference adds them; when every metric
-    covers the same hotkeys (the usual case) they run as C-level maps over whole columns.
+    The sums run metric by metric from 0.0, as the reference adds them; while every metric
+    lists the same hotkeys in the same order (the usual case) they run over whole columns.
     """
     penalties = class_scores.penalties
     taking_part = {hk for hk in members if penalties.get(hk, 1.0) != 0}
-    combined: dict[str, float] = {}
+    keys: list[str] | None = None
+    sums: list[float] = []
+    combined: dict[str, float] | None = None
     for metric in class_scores.metrics.values():
         scores = metric.scores
         if taking_part.issuperset(scores):
-            values = list(scores.items())
+            metric_keys, values = list(scores), list(scores.values())
         else:
-            values = [(hk, v) for hk, v in scores.items() if hk in taking_part]
-        pct = percentiles(values)
-        products = map(mul, repeat(metric.weight), map(pct.__getitem__, combined or pct))
-        if not combined:
-            combined = dict(zip(pct, map(add, repeat(0.0), products), strict=False))
-        elif combined.keys() == pct.keys():
-            combined = dict(zip(combined, map(add, combined.values(), products), strict=False))
-        else:
-            for hotkey, _ in values:
-                combined[hotkey] = combined.get(hotkey, 0.0) + metric.weight * pct[hotkey]
+            metric_keys = [hk for hk in scores if hk in taking_part]
+            values = list(map(scores.__getitem__, metric_keys))
+        if not metric_keys:
+            continue
+        products = map(mul, repeat(metric.weight), _shares(values))
+        if combined is None and keys is None:
+            keys, sums = metric_keys, list(map(add, repeat(0.0), products))
+            continue
+        if combined is None and metric_keys == keys:
+            sums = list(map(add, sums, products))
+            continue
+        if combined is None:
+            assert keys is not None
+            combined = dict(zip(keys, sums, strict=True))
+        for hotkey, product in zip(metric_keys, products, strict=False):
+            combined[hotkey] = combined.get(hotkey, 0.0) + product
+    if combined is None:
+        combined = dict(zip(keys or [], sums, strict=True))
     for hotkey in combined.keys() & penalties.keys():
         combined[hotkey] *= penalties[hotkey]
     return combined
