@@ -251,3 +251,19 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
         summary: dict[str, Any] = self._write(self._service.refresh_now_rpc, arg)
         summary["eliminated"] = _reasons(summary["eliminated"])
         return summary
+
+    # -- what the elimination service takes from here -------------------------------------
+
+    def get_elimination_inputs(self, since: list[Any] | None = None) -> dict[str, Any] | None:
+        """None when ``since`` (the ``since`` of an earlier answer) is current; else the
+        MAINCOMP hotkeys, the rule set, ``since``, and ``inputs`` when they changed."""
+        reply = self._service.get_elimination_inputs_rpc(since)
+        if reply is None:
+            return None
+        answer: dict[str, Any] = json.loads(reply)
+        return answer
+
+    def remove_miners(self, hotkeys: list[str]) -> int:
+        """Remove these miners from the buckets; returns how many were in one."""
+        arg = dumps_arg(check_hotkeys(hotkeys, "hotkeys"), "hotkeys")
+        return int(self._write(self._service.remove_miners_rpc, arg))

@@ -8,6 +8,7 @@ from typing import Any
 
 from clients.base import ServiceClient
 from clients.transport import Transport
+from services.domain.elimination_rules import check_given_rows, check_row_dict
 from services.domain.models import check_hotkey, check_hotkeys, check_reason, check_time
 from services.domain.ports import ChallengePeriodPort
 from services.shells.elimination import EliminationManagerServer
@@ -78,13 +79,28 @@ class EliminationManager(ServiceClient[EliminationAPI]):
         return bool(self._service.is_eliminated_rpc(check_hotkey(hotkey)))
 
     def append_elimination_row(
-        self, hotkey: str, current_dd: float, reason: str, t_ms: int | None = None
+        self,
+        hotkey: str,
+        current_dd: float | None,
+        reason: str,
+        t_ms: int | None = None,
+        price_info: dict[str, Any] | None = None,
+        return_info: dict[str, Any] | None = None,
     ) -> bool:
         """Add a row; False (and nothing written) when the hotkey already has one."""
-        checked_reason, dd = check_reason((reason, current_dd), "reason")
+        checked_reason, dd = check_reason((reason, 0 if current_dd is None else current_dd))
         t = None if t_ms is None else check_time(t_ms, "t_ms")
+        prices = _row_dict(price_info, "price_info")
+        returns = _row_dict(return_info, "return_info")
         return bool(
-            self._service.append_elimination_row_rpc(check_hotkey(hotkey), dd, checked_reason, t)
+            self._service.append_elimination_row_rpc(
+                check_hotkey(hotkey),
+                None if current_dd is None else dd,
+                checked_reason,
+                t,
+                prices,
+                returns,
+            )
         )
 
     def delete_eliminations(self, hotkeys: list[str]) -> int:
@@ -96,7 +112,35 @@ class EliminationManager(ServiceClient[EliminationAPI]):
         )
 
     def process_eliminations(self, current_time_ms: int | None = None) -> dict[str, list[str]]:
-        """Record every pending reason of the challenge-period service as a row."""
+        """One round: departed, handoff, MAX_TOTAL_DRAWDOWN, ZOMBIE, expiry; returns the
+        hotkeys added, skipped (a row existed) and deleted (expired)."""
         t = None if current_time_ms is None else check_time(current_time_ms, "current_time_ms")
         result: dict[str, list[str]] = self._service.process_eliminations_rpc(t)
         return result
+
+    def sync_eliminations(self, rows: list[dict[str, Any]]) -> list[str]:
+        """Replace every row at once; returns the hotkeys whose rows were removed."""
+        arg = dumps_arg(list(check_given_rows(rows).values()), "rows")
+        removed: list[str] = json.loads(self._service.sync_eliminations_rpc(arg))
+        return removed
+
+    def write_eliminations_to_disk(self, rows: list[dict[str, Any]]) -> None:
+        """Replace every row at once and rewrite eliminations.json (restore from a backup)."""
+        arg = dumps_arg(list(check_given_rows(rows).values()), "rows")
+        self._service.write_eliminations_to_disk_rpc(arg)
+
+    def is_hotkey_re_registered(self, hotkey: str) -> bool:
+        """True when the hotkey departed earlier and is back in the latest metagraph."""
+        if hotkey is None or hotkey == "":
+            return False
+        return bool(self._service.is_hotkey_re_registered_rpc(check_hotkey(hotkey)))
+
+    def get_departed_hotkeys(self) -> dict[str, dict[str, int]]:
+        """{hotkey: {"detected_ms": int}} of every hotkey seen leaving the metagraph."""
+        departed: dict[str, dict[str, int]] = json.loads(self._service.get_departed_hotkeys_rpc())
+        return departed
+
+
+def _row_dict(value: dict[str, Any] | None, name: str) -> str | None:
+    """A row's extra dict as JSON for the wire, checked here so a bad one sends nothing."""
+    return None if value is None else dumps_arg(check_row_dict(value, name), name)

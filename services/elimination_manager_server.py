@@ -29,17 +29,26 @@ def _add_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
         default=DEFAULT_POLL_INTERVAL_MS,
         help="how often to ask the challenge-period service for pending reasons [%(default)s]",
     )
+    parser.add_argument(
+        "--check-interval-ms",
+        type=int,
+        default=None,
+        help="run the whole elimination round this often [the rule set's interval]",
+    )
 
 
 def _build(args: argparse.Namespace, settings: ServerSettings) -> EliminationManagerServer:
     if args.poll_interval_ms <= 0:
         raise UsageError("--poll-interval-ms must be a positive number of milliseconds")
+    if args.check_interval_ms is not None and args.check_interval_ms <= 0:
+        raise UsageError("--check-interval-ms must be a positive number of milliseconds")
     source = ChallengePeriodManager(**settings.peer_client_options())
     return EliminationManagerServer(
         settings.state_dir,
         fsync=settings.fsync,
         reasons_source=source,
         poll_interval_ms=args.poll_interval_ms,
+        check_interval_ms=args.check_interval_ms,
     )
 
 

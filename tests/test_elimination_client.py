@@ -57,7 +57,7 @@ def test_process_takes_pending_reasons_and_skips_existing_rows(pair) -> None:
         {"a": ("FAILED_CHALLENGE_PERIOD_DRAWDOWN", 11.0), "old": ("PLAGIARISM", -1)}
     )
     result = em.process_eliminations(current_time_ms=5000)
-    assert result == {"added": ["a"], "skipped": ["old"]}
+    assert result == {"added": ["a"], "skipped": ["old"], "deleted": []}
     assert cpm.get_all_elimination_reasons() == {}
     assert em.get_elimination("a") == {
         "hotkey": "a",
@@ -97,6 +97,12 @@ class RacingSource:
     def pop_elimination_reasons(self, hotkeys: list[str] | None = None) -> dict[str, ReasonTuple]:
         return self.cpm.pop_elimination_reasons(hotkeys)
 
+    def get_elimination_inputs(self, since: list[object] | None = None) -> dict[str, object] | None:
+        return self.cpm.get_elimination_inputs(since)
+
+    def remove_miners(self, hotkeys: list[str]) -> int:
+        return self.cpm.remove_miners(hotkeys)
+
 
 def test_reason_added_between_read_and_pop_stays_pending(tmp_path: Path) -> None:
     cpm = ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path / "cpm")
@@ -107,7 +113,7 @@ def test_reason_added_between_read_and_pop_stays_pending(tmp_path: Path) -> None
     )
     try:
         cpm.update_elimination_reasons({"first": ("ZOMBIE", -1)})
-        assert em.process_eliminations() == {"added": ["first"], "skipped": []}
+        assert em.process_eliminations() == {"added": ["first"], "skipped": [], "deleted": []}
         assert cpm.get_all_elimination_reasons() == {"late-arrival": ("ZOMBIE", -1)}
     finally:
         em.close()
@@ -136,7 +142,7 @@ def test_crash_between_write_and_pop_loses_nothing_and_writes_once(tmp_path: Pat
         running_unit_tests=True, state_dir=tmp_path / "em", challengeperiod_manager=cpm
     )
     try:
-        assert em.process_eliminations() == {"added": [], "skipped": ["x"]}
+        assert em.process_eliminations() == {"added": [], "skipped": ["x"], "deleted": []}
         assert cpm.get_all_elimination_reasons() == {}
         assert [r["hotkey"] for r in em.get_eliminations()] == ["x"]
     finally:

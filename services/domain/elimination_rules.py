@@ -1,4 +1,5 @@
-"""The elimination decisions, as pure functions: what a row is, and the handoff.
+"""The elimination decisions, as pure functions: what a row is, the handoff, and the other
+steps of a round (departed hotkeys, MAX_TOTAL_DRAWDOWN, ZOMBIE, expiry).
 
 Handoff (the loss-free transfer of pending reasons from the challenge-period service):
 read the pending reasons, write a row for each hotkey that has none, and only then pop
@@ -9,23 +10,38 @@ reasons pending and the next round skips the rows already written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.domain.models import ReasonTuple
+from services.domain.config import RulesConfig
+from services.domain.errors import InvalidTypeError
+from services.domain.models import ReasonTuple, check_hotkey, check_number, check_time
+from services.domain.refresh_inputs import MinerInputs
 
 Row = dict[str, Any]
 
 
-def make_row(hotkey: str, reason: str, dd: float | None, t_ms: int) -> Row:
-    """A new elimination row, in the validators' shape."""
-    return {
+def make_row(
+    hotkey: str,
+    reason: str,
+    dd: float | None,
+    t_ms: int,
+    price_info: dict[str, Any] | None = None,
+    return_info: dict[str, Any] | None = None,
+) -> Row:
+    """A new elimination row, in the validators' shape; the two dicts only when given."""
+    row: Row = {
         "hotkey": hotkey,
         "reason": reason,
         "dd": None if dd is None else float(dd),
         "elimination_initiated_time_ms": t_ms,
     }
+    if price_info is not None:
+        row["price_info"] = price_info
+    if return_info is not None:
+        row["return_info"] = return_info
+    return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +66,162 @@ def plan_handoff(
     skipped = sorted(hk for hk in reasons if hk in rows)
     new_rows = [make_row(hk, reasons[hk][0], reasons[hk][1], now_ms) for hk in added]
     return HandoffPlan(new_rows, added, skipped)
+
+
+# -- the round's other steps (RULES.md "process_eliminations(now)", steps 1, 4, 5, 6) ------
+
+
+def check_row_dict(value: Any, name: str) -> Any:
+    """A dict of built-ins kept in a row (price_info, return_info), or None."""
+    if value is not None and not isinstance(value, dict):
+        raise InvalidTypeError(f"{name} must be a dict or None, got {type(value).__name__}")
+    return value
+
+
+def check_given_rows(value: Any, name: str = "rows") -> dict[str, Row]:
+    """Rows a caller hands in whole: each a dict with a hotkey; a duplicate: the last wins."""
+    if not isinstance(value, (list, tuple)):
+        raise InvalidTypeError(f"{name} must be a list of rows, got {type(value).__name__}")
+    rows: dict[str, Row] = {}
+    for i, raw in enumerate(value):
+        if not isinstance(raw, dict):
+            raise InvalidTypeError(f"{name}[{i}] must be a dict, got {type(raw).__name__}")
+        hotkey = check_hotkey(raw.get("hotkey"), f"{name}[{i}].hotkey")
+        reason = raw.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidTypeError(f"{name}[{i}].reason must be a string or None")
+        dd = raw.get("dd")
+        if dd is not None:
+            check_number(dd, f"{name}[{i}].dd")
+        t = raw.get("elimination_initiated_time_ms")
+        if t is not None:
+            check_time(t, f"{name}[{i}].elimination_initiated_time_ms")
+        row = {"reason": None, "dd": None, "elimination_initiated_time_ms": None, **raw}
+        rows.pop(hotkey, None)  # the last duplicate wins, at its own position
+        rows[hotkey] = row
+    return rows
+
+
+def drawdown_percent(min_mdd: float | None) -> float:
+    """The drawdown in percent from the ledger's lowest checkpoint ratio (None: none)."""
+    m = 1.0 if min_mdd is None else min(max(float(min_mdd), 0.0), 1.0)
+    if m >= 1.0:
+        return 0.0
+    if m <= 0.0:
+        return 100.0
+    return min(max((1.0 - m) * 100.0, 0.0), 100.0)
+
+
+def round_dd(pct: float) -> float:
+    """The dd a MAX_TOTAL_DRAWDOWN row records: pct to 2 places, rounding as numpy does."""
+    return round(pct * 100) / 100
+
+
+def is_anomalous_loss(lost: int, previous: int, rules: RulesConfig) -> bool:
+    """True when so many hotkeys vanish at once that the metagraph itself is suspect."""
+    if lost == 0 or previous == 0:
+        return False
+    return lost > rules.departed_anomaly_min_lost and (
+        lost / previous >= rules.departed_anomaly_min_fraction
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DepartedPlan:
+    """One departed step: the new entries, the next ``previous``, and whether it was skipped."""
+
+    new_entries: dict[str, dict[str, int]]
+    previous: frozenset[str] | None
+    lost: list[str]
+    anomalous: bool
+
+
+def plan_departed(
+    previous: frozenset[str] | None,
+    metagraph: Iterable[str],
+    departed: Mapping[str, Any],
+    now_ms: int,
+    rules: RulesConfig,
+) -> DepartedPlan:
+    """Step 1: who newly left the metagraph; an empty metagraph is unknown and changes nothing."""
+    current = frozenset(metagraph)
+    if not current:
+        return DepartedPlan({}, previous, [], False)
+    if previous is None:  # the first metagraph seen is the baseline
+        return DepartedPlan({}, current, [], False)
+    lost = sorted(previous - current)
+    if is_anomalous_loss(len(lost), len(previous), rules):
+        return DepartedPlan({}, current, lost, True)
+    new = {hk: {"detected_ms": now_ms} for hk in lost if hk not in departed}
+    return DepartedPlan(new, current, lost, False)
+
+
+def plan_drawdown(
+    maincomp: Iterable[str],
+    miners: Mapping[str, MinerInputs],
+    rows: Mapping[str, Row],
+    now_ms: int,
+    rules: RulesConfig,
+) -> list[Row]:
+    """Step 4: a MAX_TOTAL_DRAWDOWN row for each MAINCOMP miner with a scoring ledger too deep."""
+    new: list[Row] = []
+    for hk in maincomp:
+        m = miners.get(hk)
+        if m is None or hk in rows or m.n_checkpoints < 1 or m.ledger_start_ms is None:
+            continue
+        pct = drawdown_percent(m.min_mdd)
+        if pct >= rules.max_drawdown_percent:  # compared unrounded, as the reference does
+            new.append(make_row(hk, "MAX_TOTAL_DRAWDOWN", round_dd(pct), now_ms))
+    return new
+
+
+def plan_zombies(
+    candidates: Iterable[str],
+    metagraph: Iterable[str],
+    rows: Mapping[str, Row],
+    recently_expired: Container[str],
+    now_ms: int,
+) -> list[Row]:
+    """Step 5: a ZOMBIE row (dd None) for each candidate with no row, out of the metagraph.
+
+    A hotkey whose row just expired is left alone while the validator still lists it: the
+    reference deletes its miner data in the same call, so it is never a zombie again.
+    """
+    current = frozenset(metagraph)
+    if not current:
+        return []
+    new: list[Row] = []
+    for hk in dict.fromkeys(candidates):
+        if hk in current or hk in rows or hk in recently_expired:
+            continue
+        new.append(make_row(hk, "ZOMBIE", None, now_ms))
+    return new
+
+
+def expired_to_forget(
+    expired: Iterable[str], candidates: Iterable[str], metagraph: Iterable[str]
+) -> list[str]:
+    """Expired hotkeys no longer shielded from step 5: their data is gone, or they are back."""
+    current, listed = frozenset(metagraph), frozenset(candidates)
+    if not current:
+        return []
+    return sorted(hk for hk in expired if hk not in listed or hk in current)
+
+
+def plan_expiry(
+    rows: Mapping[str, Row], metagraph: Iterable[str], now_ms: int, rules: RulesConfig
+) -> list[str]:
+    """Step 6: rows at least ``elimination_expiry_ms`` old whose hotkey left the metagraph.
+
+    A row without a time (an old file's) never expires: its age is unknown.
+    """
+    current = frozenset(metagraph)
+    if not current:
+        return []
+    out: list[str] = []
+    for hk, row in rows.items():
+        t = row.get("elimination_initiated_time_ms")
+        old = isinstance(t, (int, float)) and now_ms - t >= rules.elimination_expiry_ms
+        if old and hk not in current:
+            out.append(hk)
+    return out

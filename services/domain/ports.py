@@ -27,3 +27,9 @@ class ChallengePeriodPort(Protocol):
     def pop_elimination_reasons(
         self, hotkeys: list[str] | None = None
     ) -> dict[str, ReasonTuple]: ...
+
+    def get_elimination_inputs(
+        self, since: list[object] | None = None
+    ) -> dict[str, object] | None: ...
+
+    def remove_miners(self, hotkeys: list[str]) -> int: ...

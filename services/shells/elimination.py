@@ -1,10 +1,14 @@
 """EliminationManagerServer: elimination rows behind a Pyro5 API.
 
-The handoff from the challenge-period service is decided by
-``services.domain.elimination_rules.plan_handoff``; this shell reads, writes the rows
-durably, then pops exactly the hotkeys handled, in that order. The service polls
-``has_elimination_reasons`` (one small call) every ``--poll-interval-ms``: polling keeps the
-dependency one-way, so either service can start, stop or restart alone.
+One round (``process_eliminations``) runs RULES.md's steps in order, each decided by a pure
+function of ``services.domain.elimination_rules``: departed hotkeys, the handoff of pending
+reasons (read, write the rows durably, then pop exactly the hotkeys handled), the
+MAX_TOTAL_DRAWDOWN and ZOMBIE rows, and expiry. Its inputs come from the challenge-period
+service (``PeerView``); while that service is down a round does what it can without it (no
+handoff, no expiry). The background loop asks ``has_elimination_reasons`` every
+``poll_interval_ms`` and runs a round at once when reasons are pending, and every elimination
+check interval of the peer's rule set otherwise; polling keeps the dependency one-way, so
+either service can start, stop or restart alone.
 """
 
 from __future__ import annotations
@@ -12,22 +16,21 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from Pyro5.api import behavior, expose
 
-from services.domain.elimination_rules import make_row, plan_handoff
+from services.domain import elimination_rules as rules_
+from services.domain.elimination_rules import Row, make_row, plan_handoff
 from services.domain.errors import InvalidInputError, ServiceUnavailableError
-from services.domain.models import (
-    check_hotkey,
-    check_hotkeys,
-    check_reason,
-    check_time,
-)
+from services.domain.models import check_hotkey, check_hotkeys, check_reason, check_time
 from services.domain.ports import ChallengePeriodPort
+from services.domain.refresh_inputs import RefreshInputs
 from services.domain.timeutil import now_ms
+from services.shells.elimination_peer import PeerView
 from services.storage.elimination_state import EliminationState, open_store
 from services.wire import codec
 from services.wire.errors import rpc
@@ -37,6 +40,13 @@ log = logging.getLogger("cpm.elimination")
 
 DEFAULT_POLL_INTERVAL_MS = 500
 MAX_BACKOFF_MS = 2_000
+
+Result = dict[str, list[str]]
+
+
+def _log_added(rows: list[Row]) -> None:
+    for row in rows:
+        log.info("eliminated %s: %s, dd %s", row["hotkey"], row["reason"], row["dd"])
 
 
 @behavior(instance_mode="single")
@@ -51,47 +61,56 @@ class EliminationManagerServer:
         reasons_source: ChallengePeriodPort | None = None,
         clock: Callable[[], int] = now_ms,
         poll_interval_ms: int = DEFAULT_POLL_INTERVAL_MS,
+        check_interval_ms: int | None = None,
     ) -> None:
         self._state = EliminationState(open_store(Path(state_dir), fsync=fsync))
         self._source = reasons_source
+        self._peer = PeerView(reasons_source)
         self._clock = clock
         self.poll_interval_ms = poll_interval_ms
-        self._handoff_lock = threading.Lock()
-        self._source_down = False
+        # None: the elimination check interval of the peer's rule set.
+        self.check_interval_ms = check_interval_ms
+        self._round_lock = threading.Lock()
+        # The metagraph of the last departed step; not kept across restarts, as the reference.
+        self._previous: frozenset[str] | None = None
+        self._last_round_end: float | None = None
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
 
     # -- lifecycle, not exposed -----------------------------------------------------------
 
     def start_background(self) -> None:
-        """Poll the challenge-period service for pending reasons, in a thread."""
+        """Run rounds in a thread: at once when reasons are pending, else every interval."""
         self._loop = threading.Thread(target=self._poll_loop, name="handoff-loop", daemon=True)
         self._loop.start()
+
+    def _round_due(self) -> bool:
+        interval = self.check_interval_ms or self._peer.rules.elimination_check_interval_ms
+        end = self._last_round_end
+        return end is None or (time.monotonic() - end) * 1000 > interval
 
     def _poll_loop(self) -> None:
         delay_ms = self.poll_interval_ms
         while not self._stop.wait(delay_ms / 1000):
+            pending = False
             try:
-                if self._source is not None and self._source.has_elimination_reasons():
-                    self._process(self._clock())
-                self._mark_source(up=True)
-                delay_ms = self.poll_interval_ms
+                if self._source is not None:
+                    pending = self._source.has_elimination_reasons()
+                    self._peer.mark(up=True)
             except ServiceUnavailableError as exc:
-                self._mark_source(up=False, reason=str(exc))
-                delay_ms = min(delay_ms * 2, MAX_BACKOFF_MS)
+                self._peer.mark(up=False, reason=str(exc))
+            try:
+                if self._source is not None and (pending or self._round_due()):
+                    self._process(self._clock())
+                delay_ms = (
+                    min(delay_ms * 2, MAX_BACKOFF_MS) if self._peer.down else self.poll_interval_ms
+                )
             except Exception:
-                log.exception("handoff round failed; retrying")
+                log.exception("elimination round failed; retrying")
                 delay_ms = min(delay_ms * 2, MAX_BACKOFF_MS)
-
-    def _mark_source(self, *, up: bool, reason: str = "") -> None:
-        if up and self._source_down:
-            log.info("challenge-period service answers again")
-        elif not up and not self._source_down:
-            log.warning("challenge-period service unavailable (%s); retrying with backoff", reason)
-        self._source_down = not up
 
     def close(self) -> None:
-        """Stop polling and fold the journal into eliminations.json."""
+        """Stop the loop and fold the journal into the state files."""
         self._stop.set()
         if self._loop is not None:
             self._loop.join(timeout=10)
@@ -108,8 +127,10 @@ class EliminationManagerServer:
             "pid": os.getpid(),
             "timestamp_ms": self._clock(),
             "eliminations_count": len(self._state.rows),
+            "departed_count": len(self._state.departed),
             "version": self._state.version,
-            "challengeperiod_reachable": not self._source_down,
+            "ruleset": self._peer.rules.name,
+            "challengeperiod_reachable": not self._peer.down,
         }
 
     @expose
@@ -126,24 +147,47 @@ class EliminationManagerServer:
     @rpc
     def get_elimination_rpc(self, hotkey: Any) -> dict[str, Any] | None:
         """The hotkey's row, or None."""
-        row = self._state.rows.get(check_hotkey(hotkey))
-        return None if row is None else dict(row)
+        checked = check_hotkey(hotkey)
+        with self._state.lock:  # a whole-table replace is never seen half done
+            row = self._state.rows.get(checked)
+            return None if row is None else dict(row)
 
     @expose
     @rpc
     def is_eliminated_rpc(self, hotkey: Any) -> bool:
         """True when the hotkey has a row."""
-        return check_hotkey(hotkey) in self._state.rows
+        checked = check_hotkey(hotkey)
+        with self._state.lock:
+            return checked in self._state.rows
 
     @expose
     @rpc
     def append_elimination_row_rpc(
-        self, hotkey: Any, current_dd: Any, reason: Any, t_ms: Any = None
+        self,
+        hotkey: Any,
+        current_dd: Any,
+        reason: Any,
+        t_ms: Any = None,
+        price_info: Any = None,
+        return_info: Any = None,
     ) -> bool:
         """Add a row unless the hotkey has one; True when added."""
-        checked_reason, dd = check_reason((reason, current_dd), "reason")
+        checked_reason, dd = check_reason((reason, 0 if current_dd is None else current_dd))
         t = self._clock() if t_ms is None else check_time(t_ms, "t_ms")
-        return self._state.append(make_row(check_hotkey(hotkey), checked_reason, dd, t))
+        prices = rules_.check_row_dict(codec.loads_arg(price_info, "price_info"), "price_info")
+        returns = rules_.check_row_dict(codec.loads_arg(return_info, "return_info"), "return_info")
+        row = make_row(
+            check_hotkey(hotkey),
+            checked_reason,
+            None if current_dd is None else dd,
+            t,
+            prices,
+            returns,
+        )
+        added = self._state.append(row)
+        if added:
+            _log_added([row])
+        return added
 
     @expose
     @rpc
@@ -153,8 +197,39 @@ class EliminationManagerServer:
 
     @expose
     @rpc
-    def process_eliminations_rpc(self, current_time_ms: Any = None) -> dict[str, list[str]]:
-        """Take the pending reasons from the challenge-period service and record them."""
+    def sync_eliminations_rpc(self, rows: Any) -> str:
+        """Replace every row at once; returns the hotkeys removed, as a JSON list."""
+        checked = rules_.check_given_rows(codec.loads_arg(rows, "rows"))
+        return codec.dumps(self._state.replace_all(checked))
+
+    @expose
+    @rpc
+    def write_eliminations_to_disk_rpc(self, rows: Any) -> None:
+        """Replace every row at once and rewrite eliminations.json now."""
+        self._state.replace_all(rules_.check_given_rows(codec.loads_arg(rows, "rows")))
+        self._state.fold_into_files()
+
+    @expose
+    @rpc
+    def is_hotkey_re_registered_rpc(self, hotkey: Any) -> bool:
+        """True when the hotkey departed earlier and is in the latest metagraph."""
+        if hotkey is None or hotkey == "":
+            return False
+        if check_hotkey(hotkey) not in self._state.departed:
+            return False
+        self._peer.sync()  # the latest submitted metagraph, not the last round's
+        return hotkey in self._peer.metagraph
+
+    @expose
+    def get_departed_hotkeys_rpc(self) -> str:
+        """{hotkey: {"detected_ms": int}}, as JSON."""
+        with self._state.lock:
+            return codec.dumps(self._state.departed)
+
+    @expose
+    @rpc
+    def process_eliminations_rpc(self, current_time_ms: Any = None) -> Result:
+        """Run one round of the elimination steps now (at ``current_time_ms`` if given)."""
         t = (
             self._clock()
             if current_time_ms is None
@@ -162,20 +237,101 @@ class EliminationManagerServer:
         )
         return self._process(t)
 
-    def _process(self, t_ms: int) -> dict[str, list[str]]:
+    # -- one round --------------------------------------------------------------------------
+
+    def _process(self, t_ms: int) -> Result:
         if self._source is None:
             raise InvalidInputError("no challenge-period service is configured as the source")
-        with self._handoff_lock:
-            reasons = self._source.get_all_elimination_reasons()
-            if not reasons:
-                return {"added": [], "skipped": []}
-            with self._state.lock:
-                plan = plan_handoff(reasons, self._state.rows, t_ms)
-                self._state.append_all(plan.new_rows)
-            # Only now that the rows are durable may the reasons leave the pending set; a
-            # refresh that added reasons since the read keeps them, as only these are popped.
-            self._source.pop_elimination_reasons(plan.handled)
-        if plan.added:
-            shown = ", ".join(plan.added[:3]) + (", …" if len(plan.added) > 3 else "")
-            log.info("recorded %d eliminations: %s", len(plan.added), shown)
-        return {"added": plan.added, "skipped": plan.skipped}
+        with self._round_lock:
+            try:
+                return self._round(t_ms)
+            finally:
+                self._last_round_end = time.monotonic()
+
+    def _round(self, t_ms: int) -> Result:
+        peer_up = self._peer.sync()
+        inputs = self._peer.inputs
+        result: Result = {"added": [], "skipped": [], "deleted": []}
+        if inputs is not None:
+            self._departed_step(inputs, t_ms)
+        if peer_up:
+            try:
+                result["added"], result["skipped"] = self._handoff(t_ms)
+            except ServiceUnavailableError as exc:
+                self._peer.mark(up=False, reason=str(exc))
+                peer_up = False
+        if inputs is not None:
+            result["added"] += self._drawdown_and_zombies(inputs, t_ms)
+        if inputs is not None and peer_up:
+            try:
+                result["deleted"] = self._expiry(inputs, t_ms)
+            except ServiceUnavailableError as exc:
+                self._peer.mark(up=False, reason=str(exc))
+        return result
+
+    def _departed_step(self, inputs: RefreshInputs, t_ms: int) -> None:
+        plan = rules_.plan_departed(
+            self._previous, inputs.metagraph_hotkeys, self._state.departed, t_ms, self._peer.rules
+        )
+        if plan.anomalous:
+            log.warning(
+                "%d hotkeys left the metagraph at once; an anomaly, none recorded as departed",
+                len(plan.lost),
+            )
+        # Durable before ``previous`` moves on, so a failed write is retried next round.
+        self._state.record_departed(plan.new_entries)
+        if plan.previous is not None and self._previous is not None:
+            back = (plan.previous - self._previous) & set(self._state.departed)
+            if back:
+                log.warning("departed hotkeys re-registered: %s", ", ".join(sorted(back)))
+        self._previous = plan.previous
+
+    def _handoff(self, t_ms: int) -> tuple[list[str], list[str]]:
+        assert self._source is not None
+        reasons = self._source.get_all_elimination_reasons()
+        if not reasons:
+            return [], []
+        with self._state.lock:
+            plan = plan_handoff(reasons, self._state.rows, t_ms)
+            self._state.append_all(plan.new_rows)
+        # Only now that the rows are durable may the reasons leave the pending set; a
+        # refresh that added reasons since the read keeps them, as only these are popped.
+        self._source.pop_elimination_reasons(plan.handled)
+        _log_added(plan.new_rows)
+        return plan.added, plan.skipped
+
+    def _drawdown_and_zombies(self, inputs: RefreshInputs, t_ms: int) -> list[str]:
+        candidates = inputs.zombie_candidates()
+        with self._state.lock:
+            self._state.forget_expired(
+                rules_.expired_to_forget(self._state.expired, candidates, inputs.metagraph_hotkeys)
+            )
+            drawdown = rules_.plan_drawdown(
+                self._peer.maincomp, inputs.miners, self._state.rows, t_ms, self._peer.rules
+            )
+            self._state.append_all(drawdown)
+            # Decided after the drawdown rows exist: a hotkey gets one row, the first step's.
+            zombies = rules_.plan_zombies(
+                candidates, inputs.metagraph_hotkeys, self._state.rows, self._state.expired, t_ms
+            )
+            self._state.append_all(zombies)
+        _log_added(drawdown + zombies)
+        return [row["hotkey"] for row in drawdown + zombies]
+
+    def _expiry(self, inputs: RefreshInputs, t_ms: int) -> list[str]:
+        assert self._source is not None
+        with self._state.lock:
+            expiring = rules_.plan_expiry(
+                self._state.rows, inputs.metagraph_hotkeys, t_ms, self._peer.rules
+            )
+            rows = {hk: self._state.rows[hk] for hk in expiring}
+        if not expiring:
+            return []
+        # Out of the buckets first: if the row went first and this failed, the hotkey would
+        # stay in a bucket with no row; this way round a retry finishes the job.
+        self._source.remove_miners(expiring)
+        deleted = self._state.expire(expiring, t_ms)
+        for hk in deleted:
+            row = rows[hk]
+            log.info("expired the row of %s (%s, dd %s): deleted", hk, row["reason"], row["dd"])
+        return deleted

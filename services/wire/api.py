@@ -46,6 +46,8 @@ class ChallengePeriodAPI(Protocol):
     def get_snapshot_rpc(self, since: Any = None) -> dict[str, Any] | str: ...
     def submit_refresh_inputs_rpc(self, inputs: Any) -> int: ...
     def refresh_now_rpc(self, current_time_ms: Any = None) -> dict[str, Any]: ...
+    def get_elimination_inputs_rpc(self, since: Any = None) -> str | None: ...
+    def remove_miners_rpc(self, hotkeys: Any) -> int: ...
 
 
 CHALLENGEPERIOD_READ_ONLY = frozenset(
@@ -63,6 +65,7 @@ CHALLENGEPERIOD_READ_ONLY = frozenset(
         "get_probation_miners_rpc",
         "get_plagiarism_miners_rpc",
         "get_snapshot_rpc",
+        "get_elimination_inputs_rpc",
     }
 )
 
@@ -76,10 +79,20 @@ class EliminationAPI(Protocol):
     def get_elimination_rpc(self, hotkey: Any) -> dict[str, Any] | None: ...
     def is_eliminated_rpc(self, hotkey: Any) -> bool: ...
     def append_elimination_row_rpc(
-        self, hotkey: Any, current_dd: Any, reason: Any, t_ms: Any = None
+        self,
+        hotkey: Any,
+        current_dd: Any,
+        reason: Any,
+        t_ms: Any = None,
+        price_info: Any = None,
+        return_info: Any = None,
     ) -> bool: ...
     def delete_eliminations_rpc(self, hotkeys: Any) -> int: ...
     def process_eliminations_rpc(self, current_time_ms: Any = None) -> dict[str, list[str]]: ...
+    def sync_eliminations_rpc(self, rows: Any) -> str: ...
+    def write_eliminations_to_disk_rpc(self, rows: Any) -> None: ...
+    def is_hotkey_re_registered_rpc(self, hotkey: Any) -> bool: ...
+    def get_departed_hotkeys_rpc(self) -> str: ...
 
 
 ELIMINATION_READ_ONLY = frozenset(
@@ -89,5 +102,7 @@ ELIMINATION_READ_ONLY = frozenset(
         "get_eliminated_hotkeys_rpc",
         "get_elimination_rpc",
         "is_eliminated_rpc",
+        "is_hotkey_re_registered_rpc",
+        "get_departed_hotkeys_rpc",
     }
 )
