@@ -26,6 +26,7 @@ from services.launch.cli import (
     setup_logging,
 )
 from services.wire.names import DEFAULT_NS_HOST, DEFAULT_NS_PORT
+from services.wire.serializers import refuse_marshal
 
 PROG = "cpm-nameserver"
 
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(options: argparse.Namespace, stop: threading.Event) -> int:
     location = f"{options.host}:{options.port}"
+    refuse_marshal()
     try:
         server = EmbeddedNameServer(options.host, options.port, storage=options.storage)
     except sqlite3.Error as exc:

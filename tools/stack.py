@@ -23,6 +23,7 @@ from nameserver import EmbeddedNameServer
 from services.domain.errors import CpmError
 from services.launch import cli
 from services.wire.naming import NameServerAddress, ping_nameserver
+from services.wire.serializers import refuse_marshal
 from tools.demo import start_demo
 
 log = logging.getLogger("cpm.stack")
@@ -213,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if ping_nameserver(address):
         print(f"using the name server already at {address}", flush=True)
     else:
+        refuse_marshal()
         try:
             embedded = EmbeddedNameServer(host=args.ns_host, port=args.ns_port)
         except OSError as exc:

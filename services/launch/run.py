@@ -18,6 +18,7 @@ from services.launch import cli
 from services.shells.hosting import ServiceHost, ServiceInfo
 from services.wire.names import MAX_MESSAGE_BYTES
 from services.wire.naming import NameServerAddress
+from services.wire.serializers import refuse_marshal
 
 log = logging.getLogger("cpm.launch")
 
@@ -160,6 +161,7 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
     )
     cli.setup_logging(args.log_level)
     configure_pyro(idle_timeout_s=args.idle_timeout_s, max_connections=args.max_connections)
+    refuse_marshal()
     stop = threading.Event()
     cli.install_stop_handlers(stop)
     try:

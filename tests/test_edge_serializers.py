@@ -1,0 +1,85 @@
+"""Attack: a self-referencing ``marshal`` handshake, sent before any authentication.
+
+Each of these two bodies segfaults CPython when ``marshal.loads`` decodes it; Pyro5 decodes
+a handshake with whatever serializer the header names. Every daemon we start must answer
+with a refusal and keep serving. Removing ``refuse_marshal()`` from a launcher makes the
+matching test fail: the process dies with SIGSEGV.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from Pyro5 import protocol
+
+from clients import ChallengePeriodManager
+from services.wire.serializers import REFUSED
+from tests.processes import (
+    Proc,
+    free_port,
+    start_cpm_server,
+    start_elimination_server,
+    start_nameserver,
+    start_stack,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+MARSHAL_ID = 2
+CRASHING_BODIES = (
+    b"\xa8\x01\x00\x00\x00>\x01\x00\x00\x00r\x00\x00\x00\x00",  # tuple <-> frozenset
+    b"\xa9\x02N{r\x00\x00\x00\x00N0",  # tuple <-> dict
+)
+
+
+def _attack(port: int) -> list[bytes]:
+    """Send each crashing handshake on its own connection; the answers received."""
+    answers = []
+    for body in CRASHING_BODIES:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            message = protocol.SendingMessage(protocol.MSG_CONNECT, 0, 0, MARSHAL_ID, body)
+            sock.sendall(message.data)
+            answers.append(sock.recv(4096))
+    return answers
+
+
+def _port_of(proc: Proc) -> int:
+    uri = proc.output().split("serving at ", 1)[1].split(",", 1)[0]
+    return int(uri.rsplit(":", 1)[1])
+
+
+def _assert_refused_and_alive(answers: list[bytes], proc: Proc) -> None:
+    assert all(REFUSED.encode()[:40] in answer for answer in answers), answers
+    assert proc.alive()
+
+
+def test_name_server_refuses_marshal_and_keeps_serving() -> None:
+    port = free_port()
+    ns = start_nameserver(port)
+    try:
+        _assert_refused_and_alive(_attack(port), ns)
+    finally:
+        ns.close()
+
+
+@pytest.mark.parametrize("start", [start_cpm_server, start_elimination_server])
+def test_services_refuse_marshal_and_keep_serving(start, ns_port: int, tmp_path: Path) -> None:
+    service = start(ns_port, tmp_path / "state")
+    try:
+        _assert_refused_and_alive(_attack(_port_of(service)), service)
+    finally:
+        service.close()
+
+
+def test_the_stacks_embedded_name_server_refuses_marshal(tmp_path: Path) -> None:
+    port = free_port()
+    stack = start_stack(port, tmp_path / "state")
+    try:
+        _attack(port)
+        with ChallengePeriodManager(ns_port=port, timeout_s=5.0) as cpm:
+            assert cpm.health_check()["status"] == "ok"  # found by name: the name server lives
+        assert stack.alive()
+    finally:
+        stack.close()
