@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,7 +13,9 @@ from clients.read_cache import ReadCache, check_max_staleness_ms
 from clients.snapshot_mirror import SnapshotMirror
 from clients.transport import Transport
 from services.domain import config, fast_checks
+from services.domain.errors import InvalidTypeError
 from services.domain.models import (
+    BucketLike,
     MinerBucket,
     ReasonTuple,
     check_bucket,
@@ -33,6 +36,18 @@ T = TypeVar("T")
 
 def _reasons(raw: dict[str, list[Any]]) -> dict[str, ReasonTuple]:
     return {hotkey: (r[0], r[1]) for hotkey, r in raw.items()}
+
+
+def _plain_buckets(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint whose bucket Enum members (ours or the validator's) are plain strings."""
+
+    def plain(value: Any) -> Any:
+        return value.value if isinstance(value, Enum) else value
+
+    return {
+        hotkey: {k: plain(v) for k, v in entry.items()} if isinstance(entry, dict) else entry
+        for hotkey, entry in checkpoint.items()
+    }
 
 
 class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
@@ -162,7 +177,7 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
         start: int | None = self._service.get_miner_start_time_rpc(hotkey)
         return start
 
-    def get_hotkeys_by_bucket(self, bucket: MinerBucket | str) -> list[str]:
+    def get_hotkeys_by_bucket(self, bucket: BucketLike) -> list[str]:
         """Hotkeys in ``bucket``."""
         checked = check_bucket(bucket, "bucket")
         cached = self._cached()
@@ -179,9 +194,9 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
     def set_miner_bucket(
         self,
         hotkey: str,
-        bucket: MinerBucket | str,
+        bucket: BucketLike,
         start_time: int,
-        prev_bucket: MinerBucket | str | None = None,
+        prev_bucket: BucketLike | None = None,
         prev_time: int | None = None,
     ) -> bool:
         """Place or replace a miner's whole entry; True when the hotkey was new."""
@@ -200,6 +215,38 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
     def remove_miner(self, hotkey: str) -> bool:
         """Remove a miner; True when it existed."""
         return bool(self._write(self._service.remove_miner_rpc, check_hotkey(hotkey)))
+
+    def get_miner_previous_bucket(self, hotkey: str) -> MinerBucket | None:
+        """The bucket the miner was in before its current one (PLAGIARISM's origin), or None."""
+        bucket = self._service.get_miner_previous_bucket_rpc(check_hotkey(hotkey))
+        return None if bucket is None else MinerBucket(bucket)
+
+    def get_miner_previous_time(self, hotkey: str) -> int | None:
+        """When the miner entered its previous bucket (ms), or None."""
+        return self._service.get_miner_previous_time_rpc(check_hotkey(hotkey))
+
+    def to_checkpoint_dict(self) -> dict[str, dict[str, Any]]:
+        """{hotkey: CHECKPOINT_ENTRY} with bucket strings, as the validator's checkpoints hold."""
+        result: dict[str, dict[str, Any]] = json.loads(self._service.to_checkpoint_dict_rpc())
+        return result
+
+    def sync_challenge_period_data(self, checkpoint_dict: dict[str, Any]) -> None:
+        """Replace every miner by ``checkpoint_dict`` at once (auto-sync, restore); it may be
+        in the current or the legacy ``{"testing", "success"}`` shape."""
+        if not isinstance(checkpoint_dict, dict):
+            raise InvalidTypeError(
+                f"checkpoint_dict must be a dict, got {type(checkpoint_dict).__name__}"
+            )
+        arg = dumps_arg(_plain_buckets(checkpoint_dict), "checkpoint_dict")
+        self._write(self._service.sync_challenge_period_data_rpc, arg)
+
+    def clear_all_miners(self) -> None:
+        """Remove every miner from every bucket."""
+        self._write(self._service.clear_all_miners_rpc)
+
+    def refresh(self, current_time: int | None = None) -> dict[str, Any]:
+        """The validator's name for ``refresh_now``."""
+        return self.refresh_now(current_time)
 
     def _bucket_times(self, method: Callable[[], str], bucket: MinerBucket) -> dict[str, int]:
         cached = self._cached()

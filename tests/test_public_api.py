@@ -89,6 +89,15 @@ def test_client_constructor_keywords(cls: type, peer: str) -> None:
         assert params[name].default == default
 
 
+# Drop-in names of the validator's code that call a method of ours under another name.
+ALIASES = {
+    "refresh": "refresh_now",
+    "get_eliminations_from_memory": "get_eliminations",
+    "hotkey_in_eliminations": "get_elimination",
+    "is_hotkey_eliminated": "is_eliminated",
+}
+
+
 def test_every_client_method_has_one_server_method() -> None:
     for client_cls, server_cls in [
         (ChallengePeriodManager, ChallengePeriodManagerServer),
@@ -100,4 +109,6 @@ def test_every_client_method_has_one_server_method() -> None:
             if not name.startswith("_") and name not in {"close", "service_uri"}
         ]
         for name in public:
-            assert hasattr(server_cls, f"{name}_rpc"), f"{server_cls.__name__} lacks {name}_rpc"
+            # The validator's names for a call that exists under our name are aliases.
+            target = ALIASES.get(name, name)
+            assert hasattr(server_cls, f"{target}_rpc"), f"{server_cls.__name__} lacks {target}_rpc"

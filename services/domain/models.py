@@ -10,7 +10,8 @@ from services.domain.errors import InvalidInputError, InvalidTypeError
 
 
 class MinerBucket(str, Enum):
-    """The bucket a miner sits in; a member equals its string."""
+    """The bucket a miner sits in; a member equals its string, and any other Enum's member
+    of the same value (the validator's own ``MinerBucket``), in either order."""
 
     CHALLENGE = "CHALLENGE"
     MAINCOMP = "MAINCOMP"
@@ -19,6 +20,17 @@ class MinerBucket(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Enum) and not isinstance(other, MinerBucket):
+            return bool(other.value == self.value)
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    # Equal members hash alike: the str's hash, as a str-mixin Enum has by default.
+    __hash__ = str.__hash__
 
 
 class EliminationReason(str, Enum):
@@ -42,6 +54,8 @@ MAX_HOTKEY_LENGTH = 256
 MAX_TIME_MS = 7_258_118_400_000
 
 ReasonTuple = tuple[str, float]
+# A bucket argument: our member, its string, or any Enum member of a bucket's value.
+BucketLike = MinerBucket | str | Enum
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +128,11 @@ def check_hotkeys(value: Any, name: str = "hotkeys") -> list[str]:
 
 
 def check_bucket(value: Any, name: str = "bucket") -> MinerBucket:
-    """A MinerBucket member or its string."""
+    """A MinerBucket member, its string, or any Enum member whose value is a bucket string."""
     if isinstance(value, MinerBucket):
         return value
+    if isinstance(value, Enum):
+        value = value.value
     if not isinstance(value, str):
         raise InvalidTypeError(f"{name} must be a bucket name, got {type(value).__name__}")
     if value not in BUCKET_NAMES:

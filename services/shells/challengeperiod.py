@@ -31,6 +31,7 @@ from services.domain.models import (
 )
 from services.domain.refresh_inputs import EMPTY_INPUTS, RefreshInputs, parse_refresh_inputs
 from services.domain.timeutil import now_ms
+from services.shells.challengeperiod_exchange import BulkExchange
 from services.storage.challengeperiod_files import open_store
 from services.storage.challengeperiod_state import ChallengePeriodState
 from services.wire import codec
@@ -44,7 +45,7 @@ EliminatedSource = Callable[[], "set[str] | frozenset[str]"]
 
 
 @behavior(instance_mode="single")
-class ChallengePeriodManagerServer:
+class ChallengePeriodManagerServer(BulkExchange):
     """The challenge-period service object; each ``*_rpc`` method is one client call."""
 
     def __init__(
@@ -228,6 +229,21 @@ class ChallengePeriodManagerServer:
         return self._state.remove_miner(check_hotkey(hotkey))
 
     @expose
+    @rpc
+    def get_miner_previous_bucket_rpc(self, hotkey: Any) -> str | None:
+        """The bucket the miner was in before its current one, or None."""
+        entry = self._state.miners.get(check_hotkey(hotkey))
+        previous = None if entry is None else entry.previous_bucket
+        return None if previous is None else previous.value
+
+    @expose
+    @rpc
+    def get_miner_previous_time_rpc(self, hotkey: Any) -> int | None:
+        """When the miner entered its previous bucket, or None."""
+        entry = self._state.miners.get(check_hotkey(hotkey))
+        return None if entry is None else entry.previous_bucket_start_time
+
+    @expose
     def get_testing_miners_rpc(self) -> str:
         """{hotkey: start} of CHALLENGE, as JSON."""
         return codec.dumps(self._state.hotkeys_in(MinerBucket.CHALLENGE))
@@ -331,46 +347,3 @@ class ChallengePeriodManagerServer:
             "pruned": outcome.pruned,
             "plagiarism": outcome.plagiarism,
         }
-
-    # -- what the elimination service takes from here -----------------------------------
-
-    @expose
-    @rpc
-    def get_elimination_inputs_rpc(self, since: Any = None) -> str | None:
-        """The elimination service's view: None when ``since`` = [epoch, inputs seq, state
-        version] is current; else JSON of those three, the rule set, the MAINCOMP hotkeys,
-        and ``inputs`` (wire form, null when none) only when the inputs changed."""
-        # Imported here so the lines above, edited by others, stay as they are.
-        from services.domain.errors import InvalidInputError
-        from services.domain.refresh_inputs import refresh_inputs_to_wire
-
-        if since is not None and not (
-            isinstance(since, (list, tuple))
-            and len(since) == 3
-            and isinstance(since[0], str)
-            and all(isinstance(n, int) and not isinstance(n, bool) for n in since[1:])
-        ):
-            raise InvalidInputError("since must be [epoch, inputs_seq, version] or None")
-        with self._refresh_lock, self._state.lock:
-            here = (self._state.changes.epoch, self._inputs_seq, self._state.version)
-            if since is not None and tuple(since) == here:
-                return None
-            reply: dict[str, Any] = {
-                "since": list(here),
-                "ruleset": self.rules.name,
-                "maincomp": list(self._state.hotkeys_in(MinerBucket.MAINCOMP)),
-            }
-            # The inputs can be large: they travel only when the caller lacks them.
-            if since is None or tuple(since[:2]) != here[:2]:
-                reply["inputs"] = (
-                    None if self._inputs is None else refresh_inputs_to_wire(self._inputs)
-                )
-            return codec.dumps(reply)
-
-    @expose
-    @rpc
-    def remove_miners_rpc(self, hotkeys: Any) -> int:
-        """Remove these miners from the buckets; returns how many were in one."""
-        wanted = check_hotkeys(codec.loads_arg(hotkeys, "hotkeys"))
-        with self._state.lock:
-            return sum(1 for hk in dict.fromkeys(wanted) if self._state.remove_miner(hk))

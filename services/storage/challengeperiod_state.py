@@ -102,6 +102,16 @@ class ChallengePeriodState(DurableState):
             self._commit([("del", "miners", hotkey)])
             return True
 
+    def replace_miners(self, miners: Mapping[str, MinerEntry]) -> list[str]:
+        """Replace every miner at once, in one durable change; returns the hotkeys removed."""
+        with self.lock:
+            current = self.miners
+            removed = [hk for hk in current if hk not in miners]
+            ops: list[Op] = [("del", "miners", hk) for hk in removed]
+            ops += [("set", "miners", hk, e) for hk, e in miners.items() if current.get(hk) != e]
+            self._commit(ops)
+            return removed
+
     def update_reasons(self, reasons: Mapping[str, ReasonTuple]) -> int:
         """dict.update the pending reasons, as one change; returns how many are pending."""
         with self.lock:

@@ -1,0 +1,127 @@
+"""What other parties take from, or give to, the challenge-period state in bulk.
+
+A mixin of ``ChallengePeriodManagerServer``: the validator's checkpoints (auto-sync and
+restore replace every miner at once) and the elimination service's feed (the latest
+inputs and the MAINCOMP set, only when they changed, and the removal of expired hotkeys).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from Pyro5.api import expose
+
+from services.domain.config import RulesConfig
+from services.domain.errors import InvalidInputError
+from services.domain.models import MinerBucket, check_hotkeys
+from services.domain.refresh_inputs import RefreshInputs, refresh_inputs_to_wire
+from services.storage.challengeperiod_files import decode_miners, encode_miners
+from services.storage.challengeperiod_state import ChallengePeriodState
+from services.wire import codec
+from services.wire.errors import rpc
+
+log = logging.getLogger("cpm.challengeperiod")
+
+
+Since = tuple[str, int, int]
+
+
+def check_since(since: Any) -> Since | None:
+    """None, or the [epoch, inputs seq, state version] of the caller's last answer."""
+    if since is None:
+        return None
+    if not (
+        isinstance(since, (list, tuple))
+        and len(since) == 3
+        and isinstance(since[0], str)
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in since[1:])
+    ):
+        raise InvalidInputError("since must be [epoch, inputs_seq, version] or None")
+    return (since[0], since[1], since[2])
+
+
+def elimination_inputs_reply(
+    since: Since | None,
+    here: Since,
+    ruleset: str,
+    maincomp: Callable[[], list[str]],
+    inputs: RefreshInputs | None,
+) -> str | None:
+    """None when the caller is current; else JSON of the new ``since``, the rule set, the
+    MAINCOMP hotkeys (they change with the state version, without new inputs) and, only
+    when the inputs changed or the service restarted, the inputs themselves."""
+    if since == here:
+        return None
+    reply: dict[str, Any] = {"since": list(here), "ruleset": ruleset, "maincomp": maincomp()}
+    if since is None or since[:2] != here[:2]:
+        reply["inputs"] = None if inputs is None else refresh_inputs_to_wire(inputs)
+    return codec.dumps(reply)
+
+
+class BulkExchange:
+    """Checkpoint sync and the elimination feed; the state is the server's."""
+
+    rules: RulesConfig
+    _state: ChallengePeriodState
+    _inputs: RefreshInputs | None
+    _inputs_seq: int
+    _refresh_lock: threading.Lock
+
+    # -- the validator's checkpoints -----------------------------------------------------
+
+    @expose
+    def to_checkpoint_dict_rpc(self) -> str:
+        """{hotkey: CHECKPOINT_ENTRY} of every miner, as JSON."""
+        with self._state.lock:
+            return codec.dumps(encode_miners(self._state.miners))
+
+    @expose
+    @rpc
+    def sync_challenge_period_data_rpc(self, checkpoint: Any) -> int:
+        """Replace every miner by ``checkpoint`` (current or legacy shape) at once; returns
+        how many miners there are now. A malformed checkpoint changes nothing."""
+        raw = codec.loads_arg(checkpoint, "checkpoint_dict")
+        try:
+            miners = decode_miners(raw)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInputError(f"checkpoint_dict: {exc}") from None
+        if not miners:
+            # The reference logs this too and then syncs anyway: an empty sync clears all.
+            log.warning("sync_challenge_period_data with no miners: every miner is removed")
+        removed = self._state.replace_miners(miners)
+        log.info("synced %d miners (%d removed)", len(miners), len(removed))
+        return len(miners)
+
+    @expose
+    @rpc
+    def clear_all_miners_rpc(self) -> int:
+        """Remove every miner; returns how many there were."""
+        return len(self._state.replace_miners({}))
+
+    # -- what the elimination service takes from here -----------------------------------
+
+    @expose
+    @rpc
+    def get_elimination_inputs_rpc(self, since: Any = None) -> str | None:
+        """The elimination service's view since ``since`` (see ``elimination_feed``)."""
+        checked = check_since(since)
+        with self._refresh_lock, self._state.lock:
+            here = (self._state.changes.epoch, self._inputs_seq, self._state.version)
+            return elimination_inputs_reply(
+                checked,
+                here,
+                self.rules.name,
+                lambda: list(self._state.hotkeys_in(MinerBucket.MAINCOMP)),
+                self._inputs,
+            )
+
+    @expose
+    @rpc
+    def remove_miners_rpc(self, hotkeys: Any) -> int:
+        """Remove these miners from the buckets; returns how many were in one."""
+        wanted = check_hotkeys(codec.loads_arg(hotkeys, "hotkeys"))
+        with self._state.lock:
+            return sum(1 for hk in dict.fromkeys(wanted) if self._state.remove_miner(hk))
