@@ -13,7 +13,7 @@ import pytest
 
 from clients import ChallengePeriodManager, EliminationManager
 from services.domain import elimination_rules as er
-from services.domain.config import VANTA_2025_12
+from services.domain.config import PTN_2025_11, VANTA_2025_12
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -126,8 +126,16 @@ def test_an_empty_metagraph_is_unknown_for_every_step() -> None:
     rows = {"old": er.make_row("old", "ZOMBIE", None, 0)}
     plan = er.plan_departed(frozenset({"a"}), [], {}, NOW, VANTA_2025_12)
     assert plan.new_entries == {} and plan.previous == frozenset({"a"})
-    assert er.plan_zombies(["z"], [], {}, (), NOW) == []
+    assert er.plan_zombies(["z"], [], {}, (), NOW, VANTA_2025_12) == []
     assert er.plan_expiry(rows, [], NOW, VANTA_2025_12) == []
+
+
+def test_the_development_hotkey_is_never_a_zombie_in_vanta() -> None:
+    candidates = ["DEVELOPMENT", "z"]
+    vanta = er.plan_zombies(candidates, ["other"], {}, (), NOW, VANTA_2025_12)
+    ptn = er.plan_zombies(candidates, ["other"], {}, (), NOW, PTN_2025_11)
+    assert [r["hotkey"] for r in vanta] == ["z"]
+    assert [r["hotkey"] for r in ptn] == ["DEVELOPMENT", "z"]
 
 
 def test_a_row_without_a_time_never_expires() -> None:

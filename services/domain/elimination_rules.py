@@ -181,11 +181,13 @@ def plan_zombies(
     rows: Mapping[str, Row],
     recently_expired: Container[str],
     now_ms: int,
+    rules: RulesConfig,
 ) -> list[Row]:
     """Step 5: a ZOMBIE row (dd None) for each candidate with no row, out of the metagraph.
 
     A hotkey whose row just expired is left alone while the validator still lists it: the
     reference deletes its miner data in the same call, so it is never a zombie again.
+    Vanta's development hotkey is never a zombie.
     """
     current = frozenset(metagraph)
     if not current:
@@ -193,6 +195,8 @@ def plan_zombies(
     new: list[Row] = []
     for hk in dict.fromkeys(candidates):
         if hk in current or hk in rows or hk in recently_expired:
+            continue
+        if hk == rules.development_hotkey:
             continue
         new.append(make_row(hk, "ZOMBIE", None, now_ms))
     return new

@@ -312,7 +312,12 @@ class EliminationManagerServer:
             self._state.append_all(drawdown)
             # Decided after the drawdown rows exist: a hotkey gets one row, the first step's.
             zombies = rules_.plan_zombies(
-                candidates, inputs.metagraph_hotkeys, self._state.rows, self._state.expired, t_ms
+                candidates,
+                inputs.metagraph_hotkeys,
+                self._state.rows,
+                self._state.expired,
+                t_ms,
+                self._peer.rules,
             )
             self._state.append_all(zombies)
         _log_added(drawdown + zombies)

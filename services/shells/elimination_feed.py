@@ -1,0 +1,50 @@
+"""What the challenge-period service hands the elimination service: ``get_elimination_inputs``.
+
+The validator submits its inputs once, to the challenge-period service; the elimination
+service asks for them with the ``since`` of its last answer, [epoch, inputs seq, state
+version]. The answer is None when that is current; else JSON of the new ``since``, the rule
+set's name, the MAINCOMP hotkeys (they change with the state version, without new inputs),
+and ``inputs`` in wire form (null when none were submitted) only when the inputs changed
+or the service restarted (a new epoch), since they can be large.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from services.domain.errors import InvalidInputError
+from services.domain.refresh_inputs import RefreshInputs, refresh_inputs_to_wire
+from services.wire import codec
+
+Since = tuple[str, int, int]
+
+
+def check_since(since: Any) -> Since | None:
+    """None, or [epoch, inputs seq, state version] as a tuple."""
+    if since is None:
+        return None
+    if not (
+        isinstance(since, (list, tuple))
+        and len(since) == 3
+        and isinstance(since[0], str)
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in since[1:])
+    ):
+        raise InvalidInputError("since must be [epoch, inputs_seq, version] or None")
+    return (since[0], since[1], since[2])
+
+
+def elimination_inputs_reply(
+    since: Since | None,
+    here: Since,
+    ruleset: str,
+    maincomp: Callable[[], list[str]],
+    inputs: RefreshInputs | None,
+) -> str | None:
+    """The answer to a caller holding ``since`` when this service is at ``here``."""
+    if since == here:
+        return None
+    reply: dict[str, Any] = {"since": list(here), "ruleset": ruleset, "maincomp": maincomp()}
+    if since is None or since[:2] != here[:2]:
+        reply["inputs"] = None if inputs is None else refresh_inputs_to_wire(inputs)
+    return codec.dumps(reply)
