@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from Pyro5.api import expose
@@ -17,48 +16,14 @@ from Pyro5.api import expose
 from services.domain.config import RulesConfig
 from services.domain.errors import InvalidInputError
 from services.domain.models import MinerBucket, check_hotkeys
-from services.domain.refresh_inputs import RefreshInputs, refresh_inputs_to_wire
+from services.domain.refresh_inputs import RefreshInputs
+from services.shells.elimination_feed import check_since, elimination_inputs_reply
 from services.storage.challengeperiod_files import decode_miners, encode_miners
 from services.storage.challengeperiod_state import ChallengePeriodState
 from services.wire import codec
 from services.wire.errors import rpc
 
 log = logging.getLogger("cpm.challengeperiod")
-
-
-Since = tuple[str, int, int]
-
-
-def check_since(since: Any) -> Since | None:
-    """None, or the [epoch, inputs seq, state version] of the caller's last answer."""
-    if since is None:
-        return None
-    if not (
-        isinstance(since, (list, tuple))
-        and len(since) == 3
-        and isinstance(since[0], str)
-        and all(isinstance(n, int) and not isinstance(n, bool) for n in since[1:])
-    ):
-        raise InvalidInputError("since must be [epoch, inputs_seq, version] or None")
-    return (since[0], since[1], since[2])
-
-
-def elimination_inputs_reply(
-    since: Since | None,
-    here: Since,
-    ruleset: str,
-    maincomp: Callable[[], list[str]],
-    inputs: RefreshInputs | None,
-) -> str | None:
-    """None when the caller is current; else JSON of the new ``since``, the rule set, the
-    MAINCOMP hotkeys (they change with the state version, without new inputs) and, only
-    when the inputs changed or the service restarted, the inputs themselves."""
-    if since == here:
-        return None
-    reply: dict[str, Any] = {"since": list(here), "ruleset": ruleset, "maincomp": maincomp()}
-    if since is None or since[:2] != here[:2]:
-        reply["inputs"] = None if inputs is None else refresh_inputs_to_wire(inputs)
-    return codec.dumps(reply)
 
 
 class BulkExchange:
