@@ -217,6 +217,9 @@ def test_example_23_zombie(pair) -> None:
     [(100, 11, 11), (100, 30, 0), (20, 10, 10), (40, 11, 0), (40, 10, 10), (41, 10, 10)],
 )
 def test_example_24_departed(pair, previous, lost, recorded) -> None:
+    """RULES.md example 24; with 40/10 and 41/10 also the ports of Vanta
+    tests/vali_tests/test_reregistration.py::test_anomaly_threshold_boundary and
+    ::test_below_anomaly_threshold_boundary."""
     cpm, em = pair
     hotkeys = [f"miner_{i}" for i in range(previous)]
     submit(cpm, hotkeys, {}, [])
@@ -471,3 +474,113 @@ def test_race_concurrent_departed_hotkeys_updates(pair) -> None:
     for t in threads:
         t.join()
     assert em.get_departed_hotkeys() == {hk: {"detected_ms": NOW + 1} for hk in hotkeys[:5]}
+
+
+# -- Vanta / PTN tests/vali_tests/test_elimination_integration.py ----------------------------
+
+FLOW = [
+    "healthy_miner",
+    "mdd_miner",
+    "plagiarist_miner",
+    "challenge_fail_miner",
+    "zombie_miner",
+    "liquidated_miner",
+    "new_miner",
+]
+
+
+@pytest.fixture
+def flow(pair):
+    cpm, _ = pair
+    for hk in FLOW:
+        if hk == "challenge_fail_miner":
+            cpm.set_miner_bucket(hk, "CHALLENGE", NOW - 61 * D - D)
+        elif hk == "new_miner":
+            cpm.set_miner_bucket(hk, "CHALLENGE", NOW - D)
+        else:
+            cpm.set_miner_bucket(hk, "MAINCOMP", 0)
+    return pair
+
+
+def flow_miners() -> dict[str, dict[str, Any]]:
+    """Vanta's ledgers: mdd and challenge_fail losing, the rest winning."""
+    losing = ("mdd_miner", "challenge_fail_miner")
+    return {hk: miner(LOSING if hk in losing else WINNING) for hk in FLOW}
+
+
+def test_complete_elimination_flow(flow, tmp_path: Path) -> None:
+    """Port of Vanta tests/vali_tests/test_elimination_integration.py::test_complete_elimination_flow."""  # noqa: E501
+    cpm, em = flow
+    submit(cpm, FLOW, flow_miners(), FLOW)
+    assert em.process_eliminations(NOW)["added"] == ["mdd_miner"]
+    submit(cpm, [hk for hk in FLOW if hk != "zombie_miner"], flow_miners(), FLOW)
+    assert em.process_eliminations(NOW + 1)["added"] == ["zombie_miner"]
+    assert set(em.get_departed_hotkeys()) == {"zombie_miner"}
+    cpm.update_elimination_reasons(
+        {"challenge_fail_miner": ("FAILED_CHALLENGE_PERIOD_DRAWDOWN", 0.08)}
+    )
+    assert em.process_eliminations(NOW + 2)["added"] == ["challenge_fail_miner"]
+    prices = {"BTCUSD": 45000, "ETHUSD": 2200}
+    em.append_elimination_row("liquidated_miner", 0.20, "LIQUIDATED", NOW + 3, prices)
+    assert em.process_eliminations(NOW + 3)["added"] == []
+    eliminated = {"mdd_miner", "zombie_miner", "challenge_fail_miner", "liquidated_miner"}
+    assert em.get_eliminated_hotkeys() == eliminated
+    em.close()
+    with EliminationManager(running_unit_tests=True, state_dir=tmp_path / "em") as again:
+        assert again.get_eliminated_hotkeys() == eliminated
+
+
+def test_concurrent_elimination_scenarios(flow) -> None:
+    """Port of Vanta tests/vali_tests/test_elimination_integration.py::test_concurrent_elimination_scenarios."""  # noqa: E501
+    cpm, em = flow
+    submit(cpm, FLOW, flow_miners(), FLOW)
+    em.append_elimination_row("liquidated_miner", 0.25, "LIQUIDATED", NOW, price_info={})
+    cpm.update_elimination_reasons({"challenge_fail_miner": ("FAILED_CHALLENGE_PERIOD_TIME", -1)})
+    result = em.process_eliminations(NOW)
+    assert set(result["added"]) == {"challenge_fail_miner", "mdd_miner"}
+    assert em.get_elimination("challenge_fail_miner")["dd"] == -1
+    assert em.get_elimination("liquidated_miner")["reason"] == "LIQUIDATED"
+
+
+def test_elimination_recovery_flow(flow) -> None:
+    """Port of PTN tests/vali_tests/test_elimination_integration.py::test_elimination_recovery_flow."""  # noqa: E501
+    cpm, em = flow
+    for min_mdd in (0.91, 0.9001507, 0.90):
+        submit(cpm, FLOW, {"healthy_miner": miner(min_mdd)}, FLOW)
+        assert em.process_eliminations(NOW)["added"] == []
+    submit(cpm, FLOW, {"healthy_miner": miner(0.8999)}, FLOW)
+    assert em.process_eliminations(NOW)["added"] == ["healthy_miner"]
+    assert em.get_elimination("healthy_miner")["dd"] == 10.01
+
+
+def test_elimination_timing_and_delays(flow) -> None:
+    """Port of Vanta tests/vali_tests/test_elimination_integration.py::test_elimination_timing_and_delays."""  # noqa: E501
+    cpm, em = flow
+    submit(cpm, FLOW, {}, [*FLOW, "old_eliminated_miner"])
+    em.append_elimination_row("old_eliminated_miner", 0.15, "MAX_TOTAL_DRAWDOWN", NOW - 3 * D)
+    assert em.process_eliminations(NOW)["deleted"] == ["old_eliminated_miner"]
+    assert em.get_elimination("old_eliminated_miner") is None
+
+
+def test_elimination_state_consistency(pair, tmp_path: Path) -> None:
+    """Port of Vanta tests/vali_tests/test_elimination_persistence_recovery.py::test_elimination_state_consistency."""  # noqa: E501
+    _, em = pair
+    em.append_elimination_row("persistent_miner_1", 0.11, "MAX_TOTAL_DRAWDOWN", NOW)
+    em.append_elimination_row("persistent_miner_2", None, "ZOMBIE", NOW - D)
+    memory = em.get_eliminations()
+    em.close()
+    document = json.loads((tmp_path / "em" / "eliminations.json").read_text())
+    assert document["eliminations"] == memory and len(memory) == 2
+
+
+def test_departed_file_format(pair, tmp_path: Path) -> None:
+    """Port of Vanta tests/vali_tests/test_reregistration.py::test_departed_file_format."""
+    cpm, em = pair
+    submit(cpm, ["normal_miner", "deregistered_miner"], {}, [])
+    em.process_eliminations(NOW)
+    submit(cpm, ["normal_miner"], {}, [])
+    em.process_eliminations(NOW + 1)
+    em.close()
+    document = json.loads((tmp_path / "em" / "departed_hotkeys.json").read_text())
+    assert isinstance(document["departed_hotkeys"], dict)
+    assert document["departed_hotkeys"]["deregistered_miner"] == {"detected_ms": NOW + 1}
