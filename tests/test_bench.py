@@ -38,6 +38,7 @@ def test_quick_run_writes_the_figures(tmp_path: Path, capsys: pytest.CaptureFixt
         "local_dict",
     }
     assert set(results["reason_batches"]) == {"10", "100", "1000"}
+    assert set(results["server_refresh"]) == {"ptn-2025-11", "vanta-2025-12"}
     assert all({"name", "figure", "limit", "met"} <= t.keys() for t in results["targets"])
     assert "Targets" in capsys.readouterr().out
 

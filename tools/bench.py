@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
+from services.domain.config import RULESETS
 from services.launch import cli
 from tools import bench_workloads as work
 from tools.bench_data import ValidatorWorkload
@@ -72,9 +73,11 @@ def run(effort: work.Effort, console: Console) -> dict[str, Any]:
         # cycles eliminated would otherwise leave a refresh less to do.
         env.start_service("elimination")
         results["server_refresh"] = {}
-        for size in effort.server_sizes:
-            console.log(f"server-side refresh at {size:,} miners")
-            results["server_refresh"][str(size)] = work.server_refresh(env, size)
+        for rules in RULESETS:
+            sizes = results["server_refresh"][rules] = {}
+            for size in effort.server_sizes:
+                console.log(f"server-side refresh at {size:,} miners, rule set {rules}")
+                sizes[str(size)] = work.server_refresh(env, size, rules)
     return results
 
 

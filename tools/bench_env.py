@@ -106,7 +106,7 @@ class BenchEnv:
         self.start_service("elimination")
         self.start_service("challengeperiod")
 
-    def start_service(self, kind: str) -> Child:
+    def start_service(self, kind: str, *extra: str) -> Child:
         """Start (or replace) one service with a fresh state dir; returns it once ready."""
         self.stop_service(kind)
         self._runs += 1
@@ -125,6 +125,7 @@ class BenchEnv:
             str(state_dir),
             "--log-level",
             "WARNING",
+            *extra,
         ]
         factory: Callable[[], ServiceClient] = self.elimination_client
         if kind == "challengeperiod":

@@ -293,9 +293,10 @@ def handoff_latency(
     return latencies
 
 
-def server_refresh(env: BenchEnv, size: int) -> dict[str, float]:
-    """A fresh service at ``size`` miners: first and steady refresh times, and its RSS."""
-    env.start_service("challengeperiod")
+def server_refresh(env: BenchEnv, size: int, ruleset: str) -> dict[str, float]:
+    """A fresh service at ``size`` miners under ``ruleset``: first and steady refresh times,
+    and its RSS."""
+    env.start_service("challengeperiod", "--ruleset", ruleset)
     workload = ValidatorWorkload(size)
     with env.cpm_client(timeout_s=120.0) as cpm:
         first = _timed_refresh(cpm, workload, 0)
