@@ -135,6 +135,27 @@ class EliminationManager(ServiceClient[EliminationAPI]):
             return False
         return bool(self._service.is_hotkey_re_registered_rpc(check_hotkey(hotkey)))
 
+    def get_departed_hotkey_info(self, hotkey: str) -> dict[str, int] | None:
+        """{"detected_ms": int} when the hotkey was seen leaving the metagraph, else None."""
+        info: dict[str, int] | None = self._service.get_departed_hotkey_info_rpc(
+            check_hotkey(hotkey)
+        )
+        return info
+
+    # The validator's names for calls above.
+
+    def get_eliminations_from_memory(self) -> list[dict[str, Any]]:
+        """Every elimination row (the validator's name for ``get_eliminations``)."""
+        return self.get_eliminations()
+
+    def hotkey_in_eliminations(self, hotkey: str) -> dict[str, Any] | None:
+        """The hotkey's row or None (the validator's name for ``get_elimination``)."""
+        return self.get_elimination(hotkey)
+
+    def is_hotkey_eliminated(self, hotkey: str) -> bool:
+        """True when the hotkey has a row (the validator's name for ``is_eliminated``)."""
+        return self.is_eliminated(hotkey)
+
     def get_departed_hotkeys(self) -> dict[str, dict[str, int]]:
         """{hotkey: {"detected_ms": int}} of every hotkey seen leaving the metagraph."""
         departed: dict[str, dict[str, int]] = json.loads(self._service.get_departed_hotkeys_rpc())

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from clients import ChallengePeriodManager
+from clients import ChallengePeriodManager, EliminationManager
 from nameserver import EmbeddedNameServer
 from services import ChallengePeriodManagerServer, EliminationManagerServer
 from services.domain.config import VANTA_2025_12, RulesConfig
@@ -51,9 +51,12 @@ def hosted_challengeperiod(
 
 
 @contextmanager
-def hosted_elimination(state_dir: Path, ns: NameServerAddress) -> Iterator[ServiceHost]:
-    """An EliminationManagerServer on its own state dir, registered in ``ns``."""
-    server = EliminationManagerServer(state_dir)
+def hosted_elimination(
+    state_dir: Path, ns: NameServerAddress, peer: ChallengePeriodManager | None = None
+) -> Iterator[ServiceHost]:
+    """An EliminationManagerServer on its own state dir, registered in ``ns``, with
+    ``peer`` (a client of the challenge-period service) as a launcher would wire it."""
+    server = EliminationManagerServer(state_dir, reasons_source=peer)
     try:
         with hosted(server, ELIMINATION_SERVICE, ns) as host:
             yield host
@@ -83,3 +86,30 @@ def client_of(mode: str, rules: RulesConfig, state_dir: Path) -> Iterator[Challe
         ChallengePeriodManager(ns_host=ns.host, ns_port=ns.port, timeout_s=5.0) as client,
     ):
         yield client
+
+
+@contextmanager
+def pair_of(
+    mode: str, rules: RulesConfig, state_dir: Path
+) -> Iterator[tuple[ChallengePeriodManager, EliminationManager]]:
+    """Both clients, paired: in direct mode, or over TCP to both services in threads."""
+    if mode == "direct":
+        with (
+            ChallengePeriodManager(
+                running_unit_tests=True, state_dir=state_dir / "cp", ruleset=rules.name
+            ) as cpm,
+            EliminationManager(
+                running_unit_tests=True, state_dir=state_dir / "em", challengeperiod_manager=cpm
+            ) as em,
+        ):
+            yield cpm, em
+        return
+    with (
+        embedded_nameserver() as ns,
+        hosted_challengeperiod(state_dir / "cp", ns, rules),
+        ChallengePeriodManager(ns_host=ns.host, ns_port=ns.port, timeout_s=5.0) as peer,
+        hosted_elimination(state_dir / "em", ns, peer),
+        ChallengePeriodManager(ns_host=ns.host, ns_port=ns.port, timeout_s=5.0) as cpm,
+        EliminationManager(ns_host=ns.host, ns_port=ns.port, timeout_s=5.0) as em,
+    ):
+        yield cpm, em

@@ -228,6 +228,13 @@ class EliminationManagerServer:
 
     @expose
     @rpc
+    def get_departed_hotkey_info_rpc(self, hotkey: Any) -> dict[str, Any] | None:
+        """{"detected_ms": int} of a departed hotkey, or None."""
+        info = self._state.departed.get(check_hotkey(hotkey))
+        return None if info is None else dict(info)
+
+    @expose
+    @rpc
     def process_eliminations_rpc(self, current_time_ms: Any = None) -> Result:
         """Run one round of the elimination steps now (at ``current_time_ms`` if given)."""
         t = (
