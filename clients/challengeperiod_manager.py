@@ -84,7 +84,9 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
             source = (
                 None if elimination_manager is None else elimination_manager.get_eliminated_hotkeys
             )
-            return ChallengePeriodManagerServer(path, rules=rules, eliminated_source=source)
+            return ChallengePeriodManagerServer(
+                path, rules=rules, eliminated_source=source, fold_every_change=True
+            )
 
         super().__init__(
             running_unit_tests=running_unit_tests,

@@ -38,7 +38,9 @@ class EliminationManager(ServiceClient[EliminationAPI]):
         transport: Transport | None = None,
     ) -> None:
         def make_server(path: Path) -> EliminationManagerServer:
-            return EliminationManagerServer(path, reasons_source=challengeperiod_manager)
+            return EliminationManagerServer(
+                path, reasons_source=challengeperiod_manager, fold_every_change=True
+            )
 
         super().__init__(
             running_unit_tests=running_unit_tests,

@@ -34,6 +34,7 @@ from services.domain.timeutil import now_ms
 from services.shells.challengeperiod_exchange import BulkExchange
 from services.storage.challengeperiod_files import open_store
 from services.storage.challengeperiod_state import ChallengePeriodState
+from services.storage.folder import FileFolder
 from services.wire import codec
 from services.wire.errors import rpc
 from services.wire.names import CHALLENGEPERIOD_SERVICE
@@ -56,9 +57,13 @@ class ChallengePeriodManagerServer(BulkExchange):
         fsync: bool = False,
         eliminated_source: EliminatedSource | None = None,
         clock: Callable[[], int] = now_ms,
+        fold_every_change: bool = False,
     ) -> None:
         self.rules = rules
-        self._state = ChallengePeriodState(open_store(Path(state_dir), fsync=fsync))
+        self._state = ChallengePeriodState(
+            open_store(Path(state_dir), fsync=fsync, fold_every_change=fold_every_change)
+        )
+        self._folder = FileFolder(self._state)
         self._eliminated_source = eliminated_source
         self._known_eliminated: frozenset[str] = frozenset()
         self._source_down_logged = False
@@ -129,7 +134,8 @@ class ChallengePeriodManagerServer(BulkExchange):
         self._eliminated_source = source
 
     def start_background(self) -> None:
-        """Start the refresh loop at the configured interval."""
+        """Start the refresh loop at the configured interval, and the file folder."""
+        self._folder.start()
         self.start_refresh_loop(self.rules.refresh_interval_ms)
 
     def close(self) -> None:
@@ -137,6 +143,7 @@ class ChallengePeriodManagerServer(BulkExchange):
         self._loop_stop.set()
         if self._loop is not None:
             self._loop.join(timeout=10)
+        self._folder.stop()
         self._state.close()
 
     # -- elimination reasons ------------------------------------------------------------
@@ -335,6 +342,8 @@ class ChallengePeriodManagerServer(BulkExchange):
             self._last_refresh_ms = now
             # Server-side cost of the whole refresh, durable write included (cpm-bench).
             self._last_refresh_duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        # The files other programs read catch up with the refresh now, not at the interval.
+        self._folder.poke()
         # One line per decision, for the loop's refreshes and refresh_now alike.
         for hotkey, note in outcome.notes:
             log.info("refresh at %d: %s %s", now, hotkey, note)

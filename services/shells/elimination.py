@@ -32,6 +32,7 @@ from services.domain.refresh_inputs import RefreshInputs
 from services.domain.timeutil import now_ms
 from services.shells.elimination_peer import PeerView
 from services.storage.elimination_state import EliminationState, open_store
+from services.storage.folder import FileFolder
 from services.wire import codec
 from services.wire.errors import rpc
 from services.wire.names import ELIMINATION_SERVICE
@@ -62,8 +63,12 @@ class EliminationManagerServer:
         clock: Callable[[], int] = now_ms,
         poll_interval_ms: int = DEFAULT_POLL_INTERVAL_MS,
         check_interval_ms: int | None = None,
+        fold_every_change: bool = False,
     ) -> None:
-        self._state = EliminationState(open_store(Path(state_dir), fsync=fsync))
+        self._state = EliminationState(
+            open_store(Path(state_dir), fsync=fsync, fold_every_change=fold_every_change)
+        )
+        self._folder = FileFolder(self._state)
         self._source = reasons_source
         self._peer = PeerView(reasons_source)
         self._clock = clock
@@ -81,6 +86,7 @@ class EliminationManagerServer:
 
     def start_background(self) -> None:
         """Run rounds in a thread: at once when reasons are pending, else every interval."""
+        self._folder.start()
         self._loop = threading.Thread(target=self._poll_loop, name="handoff-loop", daemon=True)
         self._loop.start()
 
@@ -114,6 +120,7 @@ class EliminationManagerServer:
         self._stop.set()
         if self._loop is not None:
             self._loop.join(timeout=10)
+        self._folder.stop()
         self._state.close()
 
     # -- RPC ------------------------------------------------------------------------------

@@ -61,7 +61,9 @@ def encode_reasons(reasons: Mapping[str, ReasonTuple]) -> dict[str, list[Any]]:
     return {hotkey: list(reason) for hotkey, reason in reasons.items()}
 
 
-def open_store(state_dir: Path, *, fsync: bool = False) -> DurableStore:
+def open_store(
+    state_dir: Path, *, fsync: bool = False, fold_every_change: bool = False
+) -> DurableStore:
     """The challenge-period service's durable store over ``state_dir``."""
     return DurableStore(
         state_dir,
@@ -85,4 +87,5 @@ def open_store(state_dir: Path, *, fsync: bool = False) -> DurableStore:
             ),
         ],
         fsync=fsync,
+        fold_every_change=fold_every_change,
     )

@@ -102,9 +102,12 @@ class DurableStore:
         *,
         fsync: bool = False,
         compact_after: int = 2_000,
+        fold_every_change: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.fsync = fsync
+        # Direct mode: the files are current when each call returns (no folder thread).
+        self.fold_every_change = fold_every_change
         self.compact_after = compact_after
         self._tables = {t.table: t for t in tables}
         self.journal_path = self.state_dir / f"{name}.journal"
@@ -255,8 +258,14 @@ class DurableStore:
         self._journal_size += len(line)
 
     def due_for_compaction(self) -> bool:
-        """True when the journal has grown past its bound."""
-        return self._journal_lines >= self.compact_after
+        """True when the journal must be folded now: past its bound, or after every change."""
+        return self._journal_lines >= self.compact_after or (
+            self.fold_every_change and self._journal_lines > 0
+        )
+
+    def has_unfolded(self) -> bool:
+        """True when the journal holds changes the files do not."""
+        return self._journal_lines > 0
 
     def compact(self, tables: Tables, version: int) -> None:
         """Fold the journal into the table files; keeps the journal if a file cannot be written."""
@@ -328,6 +337,14 @@ class DurableState:
                 table.pop(op[2], None)
         if self._store.due_for_compaction():
             self._store.compact(self.tables, self.version)
+
+    def fold(self) -> bool:
+        """Fold the journal into the files if it holds anything; True when it did."""
+        with self.lock:
+            if not self._store.has_unfolded():
+                return False
+            self._store.compact(self.tables, self.version)
+            return True
 
     def close(self) -> None:
         """Fold the journal into the files and release them."""

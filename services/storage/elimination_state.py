@@ -82,7 +82,9 @@ def encode_rows(rows: Mapping[str, Row]) -> dict[str, list[Row]]:
     return {"eliminations": list(rows.values())}
 
 
-def open_store(state_dir: Path, *, fsync: bool = False) -> DurableStore:
+def open_store(
+    state_dir: Path, *, fsync: bool = False, fold_every_change: bool = False
+) -> DurableStore:
     """The elimination service's durable store over ``state_dir``."""
     return DurableStore(
         state_dir,
@@ -102,6 +104,7 @@ def open_store(state_dir: Path, *, fsync: bool = False) -> DurableStore:
             ),
         ],
         fsync=fsync,
+        fold_every_change=fold_every_change,
     )
 
 
