@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 from types import FrameType
 
@@ -164,6 +165,14 @@ def install_stop_handlers(stop: threading.Event) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _handler)
+
+
+def package_version() -> str:
+    """This package's version, as installed."""
+    try:
+        return metadata.version("cpm-services")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def environ() -> Mapping[str, str]:

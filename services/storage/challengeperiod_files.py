@@ -3,6 +3,7 @@ legacy ``{"testing", "success"}`` shape read too) and ``elimination_reasons.json
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,15 @@ from typing import Any
 from services.domain.models import MinerBucket, MinerEntry, ReasonTuple, check_hotkey, check_reason
 from services.storage.durable_store import DurableStore, TableFile
 
+log = logging.getLogger("cpm.challengeperiod")
+
 CHALLENGEPERIOD_FILE = "challengeperiod.json"
 REASONS_FILE = "elimination_reasons.json"
 _LEGACY_KEYS = {"testing": MinerBucket.CHALLENGE, "success": MinerBucket.MAINCOMP}
+
+
+def _is_time_value(value: Any) -> bool:
+    return isinstance(_integral(value), int) and not isinstance(value, bool)
 
 
 def _is_legacy(raw: dict[str, Any]) -> bool:
@@ -22,26 +29,57 @@ def _is_legacy(raw: dict[str, Any]) -> bool:
         bool(raw)
         and set(raw) <= set(_LEGACY_KEYS)
         and all(
-            isinstance(group, dict) and all(isinstance(v, int) for v in group.values())
+            isinstance(group, dict)
+            and all(
+                isinstance(_integral(v), int) and not isinstance(v, bool) for v in group.values()
+            )
             for group in raw.values()
         )
     )
 
 
+_TIME_FIELDS = ("bucket_start_time", "previous_bucket_start_time")
+
+
+def _integral(value: Any) -> Any:
+    """An integral float time (as the reference's code sometimes writes) as an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def decode_miners(raw: Any) -> dict[str, MinerEntry]:
-    """Parse challengeperiod.json, current or legacy shape."""
+    """Parse challengeperiod.json, current or legacy shape.
+
+    What the validators' own code writes loads: integral float times become ints (one
+    warning names the entries). A bucket that is not one of the four, or a time that is not
+    a time, is refused.
+    """
     if not isinstance(raw, dict):
         raise ValueError(f"expected an object of hotkeys, got {type(raw).__name__}")
+    fixed: list[str] = []
     if _is_legacy(raw):
         miners: dict[str, MinerEntry] = {}
         for key, bucket in _LEGACY_KEYS.items():
             for hotkey, start in raw.get(key, {}).items():
-                miners[check_hotkey(hotkey)] = MinerEntry(bucket, start)
+                miners[check_hotkey(hotkey)] = MinerEntry(bucket, _integral(start))
         return miners
-    return {
-        check_hotkey(hotkey): MinerEntry.from_wire(entry, f"entry {hotkey!r}")
-        for hotkey, entry in raw.items()
-    }
+    miners = {}
+    for hotkey, entry in raw.items():
+        if isinstance(entry, dict) and any(
+            _integral(entry.get(f)) is not entry.get(f) for f in _TIME_FIELDS
+        ):
+            entry = {**entry, **{f: _integral(entry.get(f)) for f in _TIME_FIELDS if f in entry}}
+            fixed.append(str(hotkey))
+        miners[check_hotkey(hotkey)] = MinerEntry.from_wire(entry, f"entry {hotkey!r}")
+    if fixed:
+        log.warning(
+            "%s: float times read as integers for %d entries: %s",
+            CHALLENGEPERIOD_FILE,
+            len(fixed),
+            ", ".join(fixed[:5]) + (", ..." if len(fixed) > 5 else ""),
+        )
+    return miners
 
 
 def encode_miners(miners: Mapping[str, MinerEntry]) -> dict[str, Any]:

@@ -160,6 +160,15 @@ class DurableStore:
             self._lock_fd = None
 
     def _load_locked(self) -> tuple[Tables, int]:
+        tables, version = self.read()
+        self.compact(tables, version)
+        return tables, version
+
+    def read(self) -> tuple[Tables, int]:
+        """The tables and version the files and journal hold, changing nothing on disk.
+
+        ``load`` uses it under the lock; ``cpm-migrate --check`` uses it alone, read-only.
+        """
         tables: Tables = {}
         for spec in self._tables.values():
             path = self.state_dir / spec.filename
@@ -169,9 +178,21 @@ class DurableStore:
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise CorruptStateError(f"state file {path} has the wrong shape: {exc}") from exc
         version = self._read_version()
-        version = self._replay(tables, version)
-        self.compact(tables, version)
-        return tables, version
+        return tables, self._replay(tables, version)
+
+    def holder(self) -> str | None:
+        """The pid of the process holding this store's lock, or None when nobody does."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        finally:
+            os.close(fd)  # also releases a shared lock taken just now
+        return None
 
     def _read_version(self) -> int:
         raw = read_json(self.meta_path)
