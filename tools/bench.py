@@ -15,7 +15,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from rich.console import Console
+from tools import extras
+
+try:
+    from rich.console import Console
+except ModuleNotFoundError as _exc:  # the "tools" extra is not installed
+    raise SystemExit(extras.missing(_exc, "cpm-bench")) from None
 
 from services.domain.config import RULESETS
 from services.launch import cli

@@ -15,8 +15,13 @@ import sys
 import threading
 from typing import Any
 
-from rich.console import Console
-from rich.live import Live
+from tools import extras
+
+try:
+    from rich.console import Console
+    from rich.live import Live
+except ModuleNotFoundError as _exc:  # the "tools" extra is not installed
+    raise SystemExit(extras.missing(_exc, "cpm-inspect")) from None
 
 from clients import ChallengePeriodManager, EliminationManager
 from services.domain.errors import CpmError

@@ -21,8 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+from tools import extras
+
+try:
+    from rich.console import Console
+    from rich.table import Table
+except ModuleNotFoundError as _exc:  # the "tools" extra is not installed
+    raise SystemExit(extras.missing(_exc, "cpm-load")) from None
 
 from clients import ChallengePeriodManager
 from nameserver import EmbeddedNameServer
