@@ -158,6 +158,14 @@ class EliminationManager(ServiceClient[EliminationAPI]):
         """True when the hotkey has a row (the validator's name for ``is_eliminated``)."""
         return self.is_eliminated(hotkey)
 
+    def get_elimination_local_cache(self, hotkey: str) -> dict[str, Any] | None:
+        """The hotkey's row or None: the validator's signal path calls it by this name."""
+        return self.get_elimination(hotkey)
+
+    def get_departed_hotkey_info_local_cache(self, hotkey: str) -> dict[str, int] | None:
+        """The validator's signal-path name for ``get_departed_hotkey_info``."""
+        return self.get_departed_hotkey_info(hotkey)
+
     def get_departed_hotkeys(self) -> dict[str, dict[str, int]]:
         """{hotkey: {"detected_ms": int}} of every hotkey seen leaving the metagraph."""
         departed: dict[str, dict[str, int]] = json.loads(self._service.get_departed_hotkeys_rpc())

@@ -35,6 +35,8 @@ def test_elimination_names_the_validator_calls(pair) -> None:
     )
     assert em.hotkey_in_eliminations("nobody") is None
     assert em.is_hotkey_eliminated("liq") and not em.is_hotkey_eliminated("nobody")
+    assert em.get_elimination_local_cache("liq") == row  # neurons/validator.py's signal path
+    assert em.get_elimination_local_cache("nobody") is None
     assert [r["hotkey"] for r in em.get_eliminations_from_memory()] == ["liq"]
 
 
@@ -47,6 +49,7 @@ def test_departed_hotkey_info_after_a_hotkey_leaves(pair) -> None:
     em.process_eliminations(NOW + 1)
     assert em.get_departed_hotkey_info("h0") == {"detected_ms": NOW + 1}
     assert em.get_departed_hotkey_info("h1") is None
+    assert em.get_departed_hotkey_info_local_cache("h0") == {"detected_ms": NOW + 1}
     assert em.get_departed_hotkeys() == {"h0": {"detected_ms": NOW + 1}}
     cpm.submit_refresh_inputs({"metagraph_hotkeys": hotkeys, "miners": {}})
     assert em.is_hotkey_re_registered("h0") and not em.is_hotkey_re_registered("h1")

@@ -95,6 +95,8 @@ ALIASES = {
     "get_eliminations_from_memory": "get_eliminations",
     "hotkey_in_eliminations": "get_elimination",
     "is_hotkey_eliminated": "is_eliminated",
+    "get_elimination_local_cache": "get_elimination",
+    "get_departed_hotkey_info_local_cache": "get_departed_hotkey_info",
 }
 
 
