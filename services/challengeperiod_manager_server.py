@@ -16,7 +16,7 @@ from clients.elimination_manager import EliminationManager
 from services.launch.cli import add_ruleset_flags, resolve_rules
 from services.launch.run import ServerSettings, ServiceSpec, run_service
 from services.shells.challengeperiod import ChallengePeriodManagerServer
-from services.shells.hosting import ServiceInfo
+from services.shells.registration import ServiceInfo
 from services.wire.names import CHALLENGEPERIOD_SERVICE
 
 __all__ = ["ChallengePeriodManagerServer", "main"]

@@ -16,7 +16,7 @@ from clients.challengeperiod_manager import ChallengePeriodManager
 from services.launch.cli import UsageError
 from services.launch.run import ServerSettings, ServiceSpec, run_service
 from services.shells.elimination import DEFAULT_POLL_INTERVAL_MS, EliminationManagerServer
-from services.shells.hosting import ServiceInfo
+from services.shells.registration import ServiceInfo
 from services.wire.names import ELIMINATION_SERVICE
 
 __all__ = ["EliminationManagerServer", "main"]

@@ -15,7 +15,8 @@ from clients import ChallengePeriodManager, EliminationManager
 from nameserver import EmbeddedNameServer
 from services import ChallengePeriodManagerServer, EliminationManagerServer
 from services.domain.config import VANTA_2025_12, RulesConfig
-from services.shells.hosting import ServiceHost, ServiceInfo
+from services.shells.hosting import ServiceHost
+from services.shells.registration import ServiceInfo
 from services.wire.names import CHALLENGEPERIOD_SERVICE, ELIMINATION_SERVICE
 from services.wire.naming import NameServerAddress
 

@@ -15,7 +15,8 @@ from Pyro5 import config as pyro_config
 
 from services.domain.errors import CorruptStateError, StateWriteError
 from services.launch import cli
-from services.shells.hosting import ServiceHost, ServiceInfo
+from services.shells.hosting import ServiceHost
+from services.shells.registration import ServiceInfo
 from services.wire.names import MAX_MESSAGE_BYTES
 from services.wire.naming import NameServerAddress
 from services.wire.serializers import refuse_marshal
