@@ -21,7 +21,6 @@ from typing import Any, Protocol
 import Pyro5.errors
 from Pyro5.api import Proxy
 
-from clients.lean_proxy import LeanProxy
 from services.domain.errors import (
     AuthenticationError,
     ServiceNotRegisteredError,
@@ -29,6 +28,7 @@ from services.domain.errors import (
 )
 from services.wire.auth import check_server_answer, client_hello
 from services.wire.errors import from_wire_error
+from services.wire.names import WIRE_SERIALIZER
 from services.wire.naming import NameServerAddress, connect_nameserver
 
 
@@ -86,7 +86,7 @@ class MockTransport:
 def _authenticating_proxy(token: str) -> type[Proxy]:
     """A Proxy class that refuses a service unless it proves it knows ``token``."""
 
-    class AuthenticatingProxy(LeanProxy):
+    class AuthenticatingProxy(Proxy):
         def _pyroValidateHandshake(self, response: Any) -> None:
             check_server_answer(token, self._pyroHandshake, response)
 
@@ -149,7 +149,7 @@ class RemoteTransport:
         self.read_only = read_only
         self._auth_token = auth_token or None
         self._proxy_class = (
-            LeanProxy if self._auth_token is None else _authenticating_proxy(self._auth_token)
+            Proxy if self._auth_token is None else _authenticating_proxy(self._auth_token)
         )
         self._uri: str | None = None
         self._uri_lock = threading.Lock()
@@ -184,6 +184,8 @@ class RemoteTransport:
         if uri is None or fresh_lookup:
             uri = self.resolve()
         proxy = self._proxy_class(uri)
+        # msgpack: Pyro5's own serializer over a maintained C codec (see WIRE_SERIALIZER).
+        proxy._pyroSerializer = WIRE_SERIALIZER
         proxy._pyroTimeout = self.timeout_s
         if self._auth_token is not None:
             proxy._pyroHandshake = client_hello(self._auth_token)

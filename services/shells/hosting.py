@@ -15,13 +15,12 @@ from Pyro5.api import Daemon
 from services.domain.errors import AuthenticationError
 from services.shells.registration import NameRegistration, ServiceInfo
 from services.wire.auth import ClientVerifier
-from services.wire.lean_daemon import LeanRequestsMixin
 from services.wire.naming import NameServerAddress
 
 log = logging.getLogger(__name__)
 
 
-class CpmDaemon(LeanRequestsMixin, Daemon):
+class CpmDaemon(Daemon):
     """A Pyro5 daemon that, given a verifier, admits only clients that prove the auth token."""
 
     def __init__(self, *, verifier: ClientVerifier | None = None, **kwargs: Any) -> None:

@@ -11,3 +11,8 @@ DEFAULT_NS_PORT = 9090
 DEFAULT_STATE_DIR = "./validation"
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+# The serializer our clients speak: Pyro5's msgpack serializer, whose codec is the msgpack
+# package's C extension. Daemons answer in the caller's serializer, so Pyro5's own tools
+# (serpent) keep working; marshal is refused (services.wire.serializers).
+WIRE_SERIALIZER = "msgpack"
