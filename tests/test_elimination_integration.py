@@ -100,6 +100,12 @@ class Storm:
         self.em_proc = start_elimination_server(ns_port, em_state)
         self.reported: set[str] = set()  # acknowledged as eliminated
         self.attempted: set[str] = set()  # every hotkey we tried to eliminate
+        # The elimination round's own steps, fed by inputs submitted once per cycle:
+        self.zombies: set[str] = set()  # miner data, not registered: a ZOMBIE row each
+        self.drawdowns: set[str] = set()  # MAINCOMP at 20 % drawdown: MAX_TOTAL_DRAWDOWN
+        # Registered hotkeys with rows far older than the expiry: never deleted.
+        self.registered_rows = [f"r{k}" for k in range(5)]
+        self.metagraph = [*self.registered_rows, *(f"q{k}" for k in range(10))]
         self.kills = 0
         self.stop = threading.Event()
         self.rng = random.Random(1234)
@@ -111,8 +117,29 @@ class Storm:
             except ConnectionError:
                 time.sleep(0.05)
 
+    def inputs(self) -> dict:
+        """This cycle's inputs: the late and drawdown miners registered, zombies not."""
+        losing = {
+            "first_order_time_ms": None,
+            "n_positions": 3,
+            "ledger_start_ms": 1_000,
+            "n_checkpoints": 5,
+            "min_mdd": 0.8,
+            "trading_days": 3,
+        }
+        return {
+            "metagraph_hotkeys": list(self.metagraph),
+            "miners": dict.fromkeys(sorted(self.drawdowns), losing),
+            "miner_dir_hotkeys": sorted(self.zombies),
+        }
+
     def produce(self) -> None:
-        with ChallengePeriodManager(ns_port=self.ns_port, timeout_s=3) as cpm:
+        with (
+            ChallengePeriodManager(ns_port=self.ns_port, timeout_s=3) as cpm,
+            EliminationManager(ns_port=self.ns_port, timeout_s=3) as em,
+        ):
+            for hotkey in self.registered_rows:
+                self._retry(em.append_elimination_row, hotkey, 0.0, "LIQUIDATED", 1_000)
             i = 0
             while not self.stop.is_set():
                 i += 1
@@ -122,7 +149,14 @@ class Storm:
                 self.reported.add(direct)
                 late = f"t{i}"
                 self.attempted.add(late)
+                self.metagraph.append(late)  # registered, so it is inspected, not pruned
+                self.zombies.add(f"g{i}")
                 self._retry(cpm.set_miner_bucket, late, "CHALLENGE", 1000)
+                if i % 3 == 0:
+                    self.drawdowns.add(f"d{i}")
+                    self.metagraph.append(f"d{i}")
+                    self._retry(cpm.set_miner_bucket, f"d{i}", "MAINCOMP", 1000)
+                self._retry(cpm.submit_refresh_inputs, self.inputs())
                 summary = self._retry(cpm.refresh_now)
                 self.reported.update(summary["eliminated"])
 
@@ -159,7 +193,9 @@ def run_kill_storm(ns_port: int, cpm_state: Path, em_state: Path, seconds: float
             ChallengePeriodManager(ns_port=ns_port) as cpm,
             EliminationManager(ns_port=ns_port) as em,
         ):
+            cpm.submit_refresh_inputs(storm.inputs())
             cpm.refresh_now()  # eliminates any late miner whose refresh outcome was unknown
+            em.process_eliminations()  # a round over the last inputs: zombies, drawdowns
             wait_until(lambda: not cpm.has_elimination_reasons(), 20, "no pending reason")
             rows = em.get_eliminations()
             in_buckets = set(cpm.get_all_miner_hotkeys())
@@ -177,6 +213,15 @@ def run_kill_storm(ns_port: int, cpm_state: Path, em_state: Path, seconds: float
     assert lost == set(), "a hotkey left its bucket without becoming a row"
     on_disk = json.loads((em_state / "eliminations.json").read_text())["eliminations"]
     assert Counter(r["hotkey"] for r in on_disk) == counts
+    reasons = {r["hotkey"]: r["reason"] for r in rows}
+    assert {hk: reasons.get(hk) for hk in storm.zombies} == dict.fromkeys(storm.zombies, "ZOMBIE")
+    assert {hk: reasons.get(hk) for hk in storm.drawdowns} == dict.fromkeys(
+        storm.drawdowns, "MAX_TOTAL_DRAWDOWN"
+    )
+    # Rows far past the expiry whose hotkeys are still registered are never deleted.
+    assert {hk: reasons.get(hk) for hk in storm.registered_rows} == dict.fromkeys(
+        storm.registered_rows, "LIQUIDATED"
+    )
 
 
 @pytest.mark.timeout(STRESS_SECONDS + 120)
