@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from clients import ChallengePeriodManager, EliminationManager, MinerBucket
+
 DAY_MS = 86_400_000
 PTN = "ptn-2025-11"
 VANTA = "vanta-2025-12"
@@ -231,3 +233,19 @@ def integration_buckets(*, eliminated_in_challenge: bool) -> dict[str, tuple[str
         for hotkey in hotkeys:
             state[hotkey] = (bucket, FIRST_ORDER[hotkey])
     return state
+
+
+def place(cpm: ChallengePeriodManager, state: Mapping[str, tuple[str, int]]) -> None:
+    """Put each hotkey in its (bucket, start)."""
+    for hotkey, (bucket, start) in state.items():
+        cpm.set_miner_bucket(hotkey, bucket, start)
+
+
+def entry(cpm: ChallengePeriodManager, hotkey: str) -> tuple[MinerBucket | None, int | None]:
+    """A miner's (bucket, start), or (None, None)."""
+    return cpm.get_miner_bucket(hotkey), cpm.get_miner_start_time(hotkey)
+
+
+def rows_by_hotkey(em: EliminationManager) -> dict[str, tuple[str, Any]]:
+    """{hotkey: (reason, dd)} of every elimination row."""
+    return {row["hotkey"]: (row["reason"], row["dd"]) for row in em.get_eliminations()}

@@ -38,19 +38,6 @@ def em(tmp_path: Path, cpm: ChallengePeriodManager) -> Iterator[EliminationManag
         yield client
 
 
-def place(cpm: ChallengePeriodManager, state: Mapping[str, tuple[str, int]]) -> None:
-    for hotkey, (bucket, start) in state.items():
-        cpm.set_miner_bucket(hotkey, bucket, start)
-
-
-def entry(cpm: ChallengePeriodManager, hotkey: str) -> tuple[MinerBucket | None, int | None]:
-    return cpm.get_miner_bucket(hotkey), cpm.get_miner_start_time(hotkey)
-
-
-def rows_by_hotkey(em: EliminationManager) -> dict[str, tuple[str, Any]]:
-    return {row["hotkey"]: (row["reason"], row["dd"]) for row in em.get_eliminations()}
-
-
 # -- tests/vali_tests/test_challengeperiod_unit.py -------------------------------------------
 
 
@@ -70,7 +57,7 @@ def unit_refresh(
     candidates' lists after MAINCOMP's.
     """
     values = pi.success_values() if success is None else dict(success)
-    place(cpm, {hk: ("MAINCOMP", pi.UNIT_START) for hk in values})
+    pi.place(cpm, {hk: ("MAINCOMP", pi.UNIT_START) for hk in values})
     cpm.set_miner_bucket("miner", "CHALLENGE", pi.UNIT_START)
     classes: dict[str, dict[str, float]] = {name: dict(values) for name in success_classes}
     if trial is not None:
@@ -100,7 +87,7 @@ def test_failing_remaining_time(cpm: ChallengePeriodManager) -> None:
     assert summary["eliminated"] == {}
     # miner25 is the 25th of 26 in crypto with s' > 0: it keeps its place.
     assert summary["demoted"] == []
-    assert entry(cpm, "miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
+    assert pi.entry(cpm, "miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
 
 
 def test_failing_no_remaining_time(cpm: ChallengePeriodManager) -> None:
@@ -124,10 +111,10 @@ def test_passing_remaining_time(cpm: ChallengePeriodManager, peer_test: str) -> 
     summary = unit_refresh(cpm, now, trial=1.0)
     assert summary["promoted"] == ["miner"], peer_test
     assert summary["eliminated"] == {}
-    assert entry(cpm, "miner") == (MinerBucket.MAINCOMP, now)
+    assert pi.entry(cpm, "miner") == (MinerBucket.MAINCOMP, now)
     # miner25 is 26th of 26 in crypto and last in forex.
     assert summary["demoted"] == ["miner25"]
-    assert entry(cpm, "miner25") == (MinerBucket.PROBATION, now)
+    assert pi.entry(cpm, "miner25") == (MinerBucket.PROBATION, now)
 
 
 def test_lingering_no_positions(cpm: ChallengePeriodManager) -> None:
@@ -161,7 +148,7 @@ def test_recently_re_registered_miner(
     assert summary["promoted"] == []
     assert summary["eliminated"] == expected
     if not expected:
-        assert entry(cpm, "miner") == (MinerBucket.CHALLENGE, first_order)
+        assert pi.entry(cpm, "miner") == (MinerBucket.CHALLENGE, first_order)
     # The pool is MAINCOMP alone.
     assert summary["demoted"] == ["miner25"]
 
@@ -173,8 +160,8 @@ def test_just_above_threshold(cpm: ChallengePeriodManager) -> None:
     assert summary["promoted"] == ["miner"]
     assert summary["demoted"] == ["miner25"]
     assert summary["eliminated"] == {}
-    assert entry(cpm, "miner") == (MinerBucket.MAINCOMP, now)
-    assert entry(cpm, "miner25") == (MinerBucket.PROBATION, now)
+    assert pi.entry(cpm, "miner") == (MinerBucket.MAINCOMP, now)
+    assert pi.entry(cpm, "miner25") == (MinerBucket.PROBATION, now)
 
 
 def test_just_below_threshold(cpm: ChallengePeriodManager) -> None:
@@ -195,7 +182,7 @@ def test_at_threshold(cpm: ChallengePeriodManager) -> None:
     # 25 scored: the threshold is the 25th (miner25, s' 0); the miner's s' is above it.
     assert summary["promoted"] == ["miner"]
     assert summary["eliminated"] == {}
-    assert entry(cpm, "miner") == (MinerBucket.MAINCOMP, now)
+    assert pi.entry(cpm, "miner") == (MinerBucket.MAINCOMP, now)
     assert summary["demoted"] == ["miner25"]
 
 
@@ -232,7 +219,7 @@ def test_not_enough_days(cpm: ChallengePeriodManager) -> None:
     summary = unit_refresh(cpm, now, trial=None, candidate=candidate)
     assert summary["promoted"] == []
     assert summary["eliminated"] == {}
-    assert entry(cpm, "miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
+    assert pi.entry(cpm, "miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
     assert summary["demoted"] == ["miner25"]
 
 
@@ -252,7 +239,7 @@ def integration_refresh(
     plagiarism: Mapping[str, int] | None = None,
     metagraph: list[str] | None = None,
 ) -> dict[str, Any]:
-    place(cpm, pi.integration_buckets(eliminated_in_challenge=False) if state is None else state)
+    pi.place(cpm, pi.integration_buckets(eliminated_in_challenge=False) if state is None else state)
     miner_inputs = pi.integration_miners(RULESET) if miners is None else miners
     hotkeys = list(pi.INTEGRATION_HOTKEYS) if metagraph is None else metagraph
     cpm.submit_refresh_inputs(pi.inputs(hotkeys, miner_inputs, plagiarism=plagiarism))
@@ -268,7 +255,7 @@ def test_full_refresh(cpm: ChallengePeriodManager, em: EliminationManager) -> No
     drawdown = {hk: (pi.DRAWDOWN, 11.0) for hk in pi.ELIMINATED_MINERS}
     assert summary["eliminated"] == drawdown
     em.process_eliminations(now)
-    assert rows_by_hotkey(em) == drawdown
+    assert pi.rows_by_hotkey(em) == drawdown
     for hotkey in pi.ELIMINATED_MINERS:
         assert cpm.get_miner_bucket(hotkey) is None
     assert set(cpm.get_success_miners()) == set(pi.MAINCOMP_MINERS)
@@ -281,7 +268,7 @@ def test_failing_mechanics(cpm: ChallengePeriodManager, em: EliminationManager) 
     now = pi.MAX_OPEN_MS + 61 * pi.DAY_MS + 1  # 11,491,201,000
     summary = integration_refresh(cpm, now)
     em.process_eliminations(now)
-    rows = rows_by_hotkey(em)
+    rows = pi.rows_by_hotkey(em)
     for hotkey in pi.ELIMINATED_MINERS:
         assert rows[hotkey] == (pi.DRAWDOWN, 11.0)
     # Not asserted by the original: PROBATION's 60 days are over (F + 60 D < now).
@@ -302,7 +289,7 @@ def test_single_position_no_ledger(cpm: ChallengePeriodManager) -> None:
     assert summary["promoted"] == []
     assert summary["eliminated"] == {}
     assert cpm.get_all_elimination_reasons() == {}
-    assert entry(cpm, "test_miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
+    assert pi.entry(cpm, "test_miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
 
 
 def test_promote_testing_miner(cpm: ChallengePeriodManager) -> None:
@@ -311,7 +298,7 @@ def test_promote_testing_miner(cpm: ChallengePeriodManager) -> None:
     summary = integration_refresh(cpm, pi.MAX_OPEN_MS)
     assert "challenge_miner1" not in summary["promoted"]
     first = pi.FIRST_ORDER["challenge_miner1"]
-    assert entry(cpm, "challenge_miner1") == (MinerBucket.CHALLENGE, first)
+    assert pi.entry(cpm, "challenge_miner1") == (MinerBucket.CHALLENGE, first)
 
 
 def test_refresh_elimination_disk(cpm: ChallengePeriodManager, em: EliminationManager) -> None:
@@ -328,7 +315,7 @@ def test_refresh_elimination_disk(cpm: ChallengePeriodManager, em: EliminationMa
     for hotkey in pi.CHALLENGE_MINERS + pi.PROBATION_MINERS:
         assert reasons[hotkey] == TIME
     em.process_eliminations(now)
-    rows = rows_by_hotkey(em)
+    rows = pi.rows_by_hotkey(em)
     for hotkey in pi.ELIMINATED_MINERS:
         assert hotkey in rows
         assert cpm.get_miner_bucket(hotkey) is None
@@ -349,10 +336,10 @@ def test_no_positions_miner_filtered(cpm: ChallengePeriodManager) -> None:
         miners[hotkey] = {**miners[hotkey], "first_order_time_ms": None, "n_positions": 0}
     summary = integration_refresh(cpm, now, miners=miners, state=state)
     for hotkey in ("challenge_miner1", "challenge_miner2"):
-        assert entry(cpm, hotkey) == (MinerBucket.CHALLENGE, now)
+        assert pi.entry(cpm, hotkey) == (MinerBucket.CHALLENGE, now)
         assert hotkey not in cpm.get_success_miners()
     for hotkey in pi.CHALLENGE_MINERS[2:]:
-        assert entry(cpm, hotkey) == (MinerBucket.CHALLENGE, pi.FIRST_ORDER[hotkey])
+        assert pi.entry(cpm, hotkey) == (MinerBucket.CHALLENGE, pi.FIRST_ORDER[hotkey])
     assert summary["eliminated"] == {hk: (pi.DRAWDOWN, 11.0) for hk in pi.ELIMINATED_MINERS}
 
 
@@ -441,7 +428,7 @@ def test_miner_elimination_reasons_time(
     now = pi.INTEGRATION_OUTSIDE_OF_CHALLENGE
     integration_refresh(cpm, now)
     em.process_eliminations(now)
-    rows = rows_by_hotkey(em)
+    rows = pi.rows_by_hotkey(em)
     assert len(rows) == 15
     # Time is checked before drawdown, so eliminated_* get TIME too (not asserted upstream).
     expected = pi.CHALLENGE_MINERS + pi.PROBATION_MINERS + pi.ELIMINATED_MINERS

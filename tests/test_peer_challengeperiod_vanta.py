@@ -46,19 +46,6 @@ def em(tmp_path: Path, cpm: ChallengePeriodManager) -> Iterator[EliminationManag
         yield client
 
 
-def place(cpm: ChallengePeriodManager, state: Mapping[str, tuple[str, int]]) -> None:
-    for hotkey, (bucket, start) in state.items():
-        cpm.set_miner_bucket(hotkey, bucket, start)
-
-
-def entry(cpm: ChallengePeriodManager, hotkey: str) -> tuple[MinerBucket | None, int | None]:
-    return cpm.get_miner_bucket(hotkey), cpm.get_miner_start_time(hotkey)
-
-
-def rows_by_hotkey(em: EliminationManager) -> dict[str, tuple[str, Any]]:
-    return {row["hotkey"]: (row["reason"], row["dd"]) for row in em.get_eliminations()}
-
-
 # -- tests/vali_tests/test_challengeperiod_unit.py -------------------------------------------
 
 
@@ -71,7 +58,7 @@ def unit_refresh(
     candidate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """MAINCOMP ``maincomp`` + CHALLENGE ``miner`` at 1000; ``ranked`` = the injected scores."""
-    place(cpm, {hk: ("MAINCOMP", pi.UNIT_START) for hk in maincomp})
+    pi.place(cpm, {hk: ("MAINCOMP", pi.UNIT_START) for hk in maincomp})
     cpm.set_miner_bucket("miner", "CHALLENGE", pi.UNIT_START)
     hotkeys = [*maincomp, "miner"]
     miners = {hk: pi.miner() for hk in maincomp}
@@ -114,7 +101,7 @@ def test_failing_remaining_time(cpm: ChallengePeriodManager) -> None:
     assert summary["eliminated"] == {}
     # The miner is 26th; miner1..25 are the top 25.
     assert summary["demoted"] == []
-    assert entry(cpm, "miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
+    assert pi.entry(cpm, "miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
 
 
 def test_failing_no_remaining_time(cpm: ChallengePeriodManager) -> None:
@@ -141,7 +128,7 @@ def test_passing_remaining_time(cpm: ChallengePeriodManager, peer_test: str) -> 
     assert summary["promoted"] == ["miner"], peer_test
     assert summary["eliminated"] == {}
     assert summary["demoted"] == []
-    assert entry(cpm, "miner") == (MinerBucket.MAINCOMP, now)
+    assert pi.entry(cpm, "miner") == (MinerBucket.MAINCOMP, now)
 
 
 def test_lone_pool_hazard_scores_nobody(cpm: ChallengePeriodManager) -> None:
@@ -150,7 +137,7 @@ def test_lone_pool_hazard_scores_nobody(cpm: ChallengePeriodManager) -> None:
     summary = unit_refresh(cpm, pi.CURRENTLY_IN_CHALLENGE, [("miner", 1.0)], maincomp=())
     assert summary["promoted"] == []
     assert summary["eliminated"] == {}
-    assert entry(cpm, "miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
+    assert pi.entry(cpm, "miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
 
 
 def test_lingering_no_positions(cpm: ChallengePeriodManager) -> None:
@@ -177,8 +164,8 @@ def test_just_above_threshold(cpm: ChallengePeriodManager) -> None:
     assert summary["promoted"] == ["miner"]
     assert summary["demoted"] == ["miner25"]
     assert summary["eliminated"] == {}
-    assert entry(cpm, "miner") == (MinerBucket.MAINCOMP, now)
-    assert entry(cpm, "miner25") == (MinerBucket.PROBATION, now)
+    assert pi.entry(cpm, "miner") == (MinerBucket.MAINCOMP, now)
+    assert pi.entry(cpm, "miner25") == (MinerBucket.PROBATION, now)
 
 
 def test_just_below_threshold(cpm: ChallengePeriodManager) -> None:
@@ -198,7 +185,7 @@ def test_at_threshold(cpm: ChallengePeriodManager) -> None:
     summary = unit_refresh(cpm, now, ranked)
     assert summary["promoted"] == ["miner"]
     assert summary["demoted"] == ["miner25"]
-    assert entry(cpm, "miner") == (MinerBucket.MAINCOMP, now)
+    assert pi.entry(cpm, "miner") == (MinerBucket.MAINCOMP, now)
 
 
 @pytest.mark.parametrize(
@@ -240,7 +227,7 @@ def test_not_enough_days(cpm: ChallengePeriodManager) -> None:
     assert summary["promoted"] == []
     assert summary["eliminated"] == {}
     assert summary["demoted"] == []
-    assert entry(cpm, "miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
+    assert pi.entry(cpm, "miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
 
 
 # -- tests/vali_tests/test_challengeperiod_integration.py ------------------------------------
@@ -261,7 +248,7 @@ def integration_refresh(
 ) -> dict[str, Any]:
     if state is None:
         state = pi.integration_buckets(eliminated_in_challenge=eliminated_in_challenge)
-    place(cpm, state)
+    pi.place(cpm, state)
     miner_inputs = pi.integration_miners(RULESET) if miners is None else miners
     cpm.submit_refresh_inputs(
         pi.inputs(
@@ -288,7 +275,7 @@ def test_refresh_populations(cpm: ChallengePeriodManager, em: EliminationManager
     now = pi.MAX_OPEN_MS
     integration_refresh(cpm, now)
     em.process_eliminations(now)
-    assert rows_by_hotkey(em) == {hk: (pi.DRAWDOWN, 11.0) for hk in pi.ELIMINATED_MINERS}
+    assert pi.rows_by_hotkey(em) == {hk: (pi.DRAWDOWN, 11.0) for hk in pi.ELIMINATED_MINERS}
     assert bucket_total(cpm) == 40
 
 
@@ -301,7 +288,7 @@ def test_full_refresh(cpm: ChallengePeriodManager, em: EliminationManager) -> No
     drawdown = {hk: (pi.DRAWDOWN, 11.0) for hk in pi.ELIMINATED_MINERS}
     assert summary["eliminated"] == drawdown
     em.process_eliminations(now)
-    assert rows_by_hotkey(em) == drawdown
+    assert pi.rows_by_hotkey(em) == drawdown
     assert set(cpm.get_success_miners()) == set(pi.MAINCOMP_MINERS)
     assert set(cpm.get_testing_miners()) == set(pi.CHALLENGE_MINERS)
     assert set(cpm.get_probation_miners()) == set(pi.PROBATION_MINERS)
@@ -313,7 +300,7 @@ def test_failing_mechanics(cpm: ChallengePeriodManager, em: EliminationManager) 
     now = pi.MAX_OPEN_MS + 61 * pi.DAY_MS + 1  # 11,491,201,000
     summary = integration_refresh(cpm, now, eliminated_in_challenge=False)
     em.process_eliminations(now)
-    rows = rows_by_hotkey(em)
+    rows = pi.rows_by_hotkey(em)
     for hotkey in pi.ELIMINATED_MINERS:
         assert rows[hotkey] == (pi.DRAWDOWN, 11.0)
     # Not asserted by the original: PROBATION's 60 days are over.
@@ -335,7 +322,7 @@ def test_single_position_no_ledger(cpm: ChallengePeriodManager) -> None:
     assert summary["promoted"] == []
     assert summary["eliminated"] == {}
     assert cpm.get_all_elimination_reasons() == {}
-    assert entry(cpm, "test_miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
+    assert pi.entry(cpm, "test_miner") == (MinerBucket.CHALLENGE, pi.UNIT_START)
 
 
 def test_promote_testing_miner(cpm: ChallengePeriodManager) -> None:
@@ -345,7 +332,7 @@ def test_promote_testing_miner(cpm: ChallengePeriodManager) -> None:
     summary = integration_refresh(cpm, pi.MAX_OPEN_MS)
     assert "challenge_miner1" not in summary["promoted"]
     first = pi.FIRST_ORDER["challenge_miner1"]
-    assert entry(cpm, "challenge_miner1") == (MinerBucket.CHALLENGE, first)
+    assert pi.entry(cpm, "challenge_miner1") == (MinerBucket.CHALLENGE, first)
 
 
 def test_refresh_elimination_disk(cpm: ChallengePeriodManager, em: EliminationManager) -> None:
@@ -360,7 +347,7 @@ def test_refresh_elimination_disk(cpm: ChallengePeriodManager, em: EliminationMa
     for hotkey in pi.CHALLENGE_MINERS + pi.PROBATION_MINERS:
         assert reasons[hotkey] == TIME
     em.process_eliminations(now)
-    rows = rows_by_hotkey(em)
+    rows = pi.rows_by_hotkey(em)
     for hotkey in pi.ELIMINATED_MINERS:
         assert hotkey in rows
         assert cpm.get_miner_bucket(hotkey) is None
@@ -378,10 +365,10 @@ def test_no_positions_miner_filtered(cpm: ChallengePeriodManager) -> None:
         miners[hotkey] = {**miners[hotkey], "first_order_time_ms": None, "n_positions": 0}
     summary = integration_refresh(cpm, now, miners=miners, state=state)
     for hotkey in ("challenge_miner1", "challenge_miner2"):
-        assert entry(cpm, hotkey) == (MinerBucket.CHALLENGE, now)
+        assert pi.entry(cpm, hotkey) == (MinerBucket.CHALLENGE, now)
         assert hotkey not in summary["promoted"]
     for hotkey in pi.CHALLENGE_MINERS[2:]:
-        assert entry(cpm, hotkey) == (MinerBucket.CHALLENGE, pi.FIRST_ORDER[hotkey])
+        assert pi.entry(cpm, hotkey) == (MinerBucket.CHALLENGE, pi.FIRST_ORDER[hotkey])
     assert summary["eliminated"] == {hk: (pi.DRAWDOWN, 11.0) for hk in pi.ELIMINATED_MINERS}
 
 
@@ -467,7 +454,7 @@ def test_miner_elimination_reasons_time(
     now = pi.INTEGRATION_OUTSIDE_OF_CHALLENGE
     integration_refresh(cpm, now)
     em.process_eliminations(now)
-    rows = rows_by_hotkey(em)
+    rows = pi.rows_by_hotkey(em)
     assert len(rows) == 15
     expected = pi.CHALLENGE_MINERS + pi.PROBATION_MINERS + pi.ELIMINATED_MINERS
     assert rows == dict.fromkeys(expected, TIME)
