@@ -33,6 +33,7 @@ def test_quick_run_writes_the_figures(tmp_path: Path, capsys: pytest.CaptureFixt
     assert set(results["single_lookup_us"]) == {
         "raw_tcp",
         "manager",
+        "peer",
         "service",
         "service_cached",
         "local_dict",

@@ -23,6 +23,7 @@ from types import TracebackType
 from clients import ChallengePeriodManager, EliminationManager
 from clients.base import ServiceClient
 from nameserver import EmbeddedNameServer
+from tools.bench_peer import PeerServer
 from tools.stack import READY_TIMEOUT_S, Child
 
 # The challenge-period service must not refresh by itself in the middle of a measurement;
@@ -86,6 +87,7 @@ class BenchEnv:
         self.children: dict[str, Child] = {}
         self.echo: EchoClient | None = None
         self.manager: multiprocessing.managers.SyncManager | None = None
+        self.peer: PeerServer | None = None
         self._runs = 0
 
     def _client_kwargs(self) -> dict[str, object]:
@@ -103,6 +105,7 @@ class BenchEnv:
         """Echo server, Manager, elimination service and a challenge-period service."""
         self.echo = EchoClient()
         self.manager = multiprocessing.Manager()
+        self.peer = PeerServer()
         self.start_service("elimination")
         self.start_service("challengeperiod")
 
@@ -160,6 +163,7 @@ class BenchEnv:
             *(lambda kind=kind: self.stop_service(kind) for kind in list(self.children)),
             self._close_echo,
             self._close_manager,
+            self._close_peer,
             self.ns.stop,
             self._tmp.cleanup,
         ]
@@ -172,6 +176,11 @@ class BenchEnv:
         if self.echo is not None:
             self.echo.close()
             self.echo = None
+
+    def _close_peer(self) -> None:
+        if self.peer is not None:
+            self.peer.close()
+            self.peer = None
 
     def _close_manager(self) -> None:
         if self.manager is not None:

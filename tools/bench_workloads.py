@@ -91,15 +91,20 @@ def interleaved_us(
 def single_lookups(
     env: BenchEnv, cpm: ChallengePeriodManager, cached: ChallengePeriodManager, n: int
 ) -> dict[str, dict[str, float]]:
-    """One "is this miner known" question: raw TCP, Manager, service, cached, local dict."""
-    assert env.echo is not None and env.manager is not None
+    """One "is this miner known" question: raw TCP, Manager, the peer (BaseManager + pickle),
+    service, cached, local dict."""
+    assert env.echo is not None and env.manager is not None and env.peer is not None
     local = {hotkey(i): True for i in range(256)}
     shared = env.manager.dict(local)
+    peer = env.peer.proxy
+    for hk in local:
+        peer.set_miner_bucket(hk, "CHALLENGE", 1)
     keys = itertools.cycle(sorted(local))
     samples = interleaved_us(
         {
             "raw_tcp": env.echo.round_trip,
             "manager": lambda: next(keys) in shared,
+            "peer": lambda: peer.has_miner(next(keys)),
             "service": lambda: cpm.has_miner(next(keys)),
             "service_cached": lambda: cached.has_miner(next(keys)),
             "local_dict": lambda: next(keys) in local,
@@ -147,6 +152,9 @@ def reason_batches(
             for rep in range(count)
         ]
         service = _median_us(cpm.update_elimination_reasons, batches)
+        assert env.peer is not None
+        peer = _median_us(env.peer.proxy.update_elimination_reasons, batches)
+        env.peer.proxy.clear_elimination_reasons()
         manager = _median_us(lambda batch: per_item(shared, batch), batches)
         # The old handoff: the writes above are pending; read them all, then clear.
         shared.clear()
@@ -156,6 +164,7 @@ def reason_batches(
             read_clear.append(_median_us(read_all_clear, [batch]))
         results[str(size)] = {
             "service_one_call_us": service,
+            "peer_one_call_us": peer,
             "manager_per_item_us": manager,
             "manager_read_all_clear_us": statistics.median(read_clear),
             "local_dict_us": _median_us(lambda batch: per_item({}, batch), batches),
@@ -167,9 +176,12 @@ def reason_batches(
 def snapshots(env: BenchEnv, cpm: ChallengePeriodManager, n: int) -> dict[str, dict[str, float]]:
     """A snapshot of the 256 miners the service holds: unchanged (timed in turn with a
     lookup, for the ratio), and right after a change."""
-    assert env.manager is not None
+    assert env.manager is not None and env.peer is not None
     miners = cpm.get_snapshot()["miners"]
     shared = env.manager.dict(miners)
+    peer = env.peer.proxy
+    for hk in miners:
+        peer.set_miner_bucket(hk, "CHALLENGE", 1)
 
     def after_change() -> float:
         cpm.set_miner_bucket(hotkey(0), "CHALLENGE", int(time.time() * 1000))
@@ -183,6 +195,7 @@ def snapshots(env: BenchEnv, cpm: ChallengePeriodManager, n: int) -> dict[str, d
             "service": cpm.get_snapshot,
             "service_lookup": lambda: cpm.has_miner(next(keys)),
             "manager": shared.copy,
+            "peer": peer.to_checkpoint_dict,
             "local_dict": lambda: dict(miners),
         },
         max(20, n // 10),
