@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from clients import ChallengePeriodManager, EliminationManager
 from tests.processes import BIN, free_port, start_nameserver, start_stack, wait_until
-from tools.stack import DEMO_STATE_DIR, _parse
+from tools import stack as stack_module
+from tools.stack import DEMO_STATE_DIR, Child, _parse
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -81,7 +84,8 @@ def test_stack_restarts_a_service_that_dies(tmp_path: Path) -> None:
         with ChallengePeriodManager(ns_port=port) as cpm:
             cpm.set_miner_bucket("kept", "MAINCOMP", 5)
             before = set(_child_pids(stack.pid))
-            os.kill(cpm.health_check()["pid"], 9)
+            # Exiting by itself (SIGTERM is handled: exit 0) is restarted; a signal death is not.
+            os.kill(cpm.health_check()["pid"], signal.SIGTERM)
             wait_until(lambda: len(set(_child_pids(stack.pid)) - before) == 1, 20, "a restart")
             wait_until(lambda: _has(cpm, "kept"), 20, "the restarted service to answer")
         assert stack.terminate(timeout_s=30) == 0
@@ -114,3 +118,43 @@ def test_demo_state_stays_apart_from_the_default_state_dir(monkeypatch: pytest.M
     assert _parse(["--demo", "--state-dir", "/tmp/x"]).state_dir == "/tmp/x"
     monkeypatch.setenv("CPM_STATE_DIR", "/tmp/y")
     assert _parse(["--demo"]).state_dir == "/tmp/y"
+
+
+def test_stack_exits_1_naming_a_child_killed_by_sigkill(tmp_path: Path) -> None:
+    port = free_port()
+    stack = start_stack(port, tmp_path / "state")
+    try:
+        with EliminationManager(ns_port=port) as em:
+            os.kill(em.health_check()["pid"], signal.SIGKILL)
+        assert stack.popen.wait(timeout=20) == 1
+        assert "EliminationManagerServer died of SIGKILL" in stack.errors()
+    finally:
+        stack.close()
+
+
+def test_a_child_that_keeps_exiting_stops_the_supervision_with_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(stack_module, "RESTART_BACKOFF_S", 0.01)
+    monkeypatch.setattr(stack_module, "SUPERVISE_POLL_S", 0.01)
+    child = Child("Flaky", [sys.executable, "-c", "raise SystemExit(3)"], lambda: None)  # type: ignore[arg-type, return-value]
+    child.start()
+    assert stack_module._supervise([child], threading.Event()) == 1
+    assert len(child.restarts) == stack_module.MAX_RESTARTS_PER_MINUTE
+    err = capsys.readouterr().err
+    assert "Flaky exited with code 3" in err and "5 restarts within a minute" in err
+
+
+def test_a_child_that_exited_is_restarted_after_a_growing_delay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stack_module, "RESTART_BACKOFF_S", 0.2)
+    monkeypatch.setattr(stack_module, "SUPERVISE_POLL_S", 0.01)
+    child = Child("Flaky", [sys.executable, "-c", "raise SystemExit(0)"], lambda: None)  # type: ignore[arg-type, return-value]
+    child.start()
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    assert stack_module._supervise([child], stop) == 0
+    gaps = [b - a for a, b in zip(child.restarts, child.restarts[1:], strict=False)]
+    assert 1 <= len(child.restarts) <= 3  # 0.2 s, then 0.4 s, then 0.8 s: not a busy loop
+    assert all(g >= 0.35 for g in gaps)

@@ -1,14 +1,17 @@
 """``cpm-stack``: a name server (unless one answers already) and both services, as one unit.
 
 The services run as child processes, exactly as ``cpm-server`` and
-``cpm-elimination-server`` would; a child that dies is restarted (at most a few times a
-minute). Ctrl-C or SIGTERM stops everything, by PID, and exits 0.
+``cpm-elimination-server`` would. The stack says "ready" once each health check answers. A
+child that exits is restarted with a growing delay; one that keeps exiting (more than
+``MAX_RESTARTS_PER_MINUTE``) or dies of a signal stops the stack with exit 1, naming it.
+Ctrl-C or SIGTERM stops everything, by PID, and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +25,7 @@ from clients.base import ServiceClient
 from nameserver import EmbeddedNameServer
 from services.domain.errors import CpmError
 from services.launch import cli
+from services.shells.registration import live_holder, taken_message
 from services.wire.naming import NameServerAddress, ping_nameserver
 from services.wire.serializers import refuse_marshal
 from tools.demo import start_demo
@@ -30,6 +34,10 @@ log = logging.getLogger("cpm.stack")
 
 READY_TIMEOUT_S = 30.0
 MAX_RESTARTS_PER_MINUTE = 5
+# The delay before a restart doubles with each restart in the last minute, up to the cap.
+RESTART_BACKOFF_S = 0.5
+RESTART_BACKOFF_MAX_S = 10.0
+SUPERVISE_POLL_S = 0.2
 INSPECTOR = "cpm-inspect"
 # The demo refreshes at its own accelerated clock; a service refresh at the wall-clock time
 # would judge the miners days "in the past" (promoting at an older time, moving the last
@@ -47,6 +55,7 @@ class Child:
     client_factory: Callable[[], ServiceClient]
     process: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
+    restart_at: float | None = None
     log_path: Path | None = None
     interactive: bool = False
 
@@ -69,7 +78,8 @@ class Child:
         """Registered by name and answering its health check."""
         client = self.client_factory()
         try:
-            return bool(client.health_check().get("status") == "ok")
+            # Degraded is ready too: it answers, and says what is wrong (a peer still starting).
+            return client.health_check().get("status") in ("ok", "degraded")
         except CpmError:
             return False
         finally:
@@ -158,7 +168,7 @@ def _wait_ready(children: list[Child], stop: threading.Event) -> bool:
             assert child.process is not None
             if child.process.poll() is not None:
                 print(
-                    f"cpm-stack: {child.name} exited with code {child.process.returncode}",
+                    f"cpm-stack: {child.name} {describe_exit(child.process.returncode)}",
                     file=sys.stderr,
                 )
                 return False
@@ -171,9 +181,23 @@ def _wait_ready(children: list[Child], stop: threading.Event) -> bool:
     return not pending
 
 
-def _supervise(children: list[Child], stop: threading.Event) -> None:
-    """Restart a service that died, unless it keeps dying; leaving the view stops all."""
-    while not stop.wait(0.5):
+def describe_exit(code: int) -> str:
+    """``exited with code N`` or ``died of SIGNAME``, for a Popen return code."""
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        return f"died of {signal.Signals(-code).name}"
+    except ValueError:
+        return f"died of signal {-code}"
+
+
+def _supervise(children: list[Child], stop: threading.Event) -> int:
+    """Restart a service that exited, with backoff; returns the stack's exit code.
+
+    A child that keeps exiting, or died of a signal (ours are sent only after this returns),
+    ends the supervision with EXIT_FAILURE; leaving the view or a stop request with EXIT_OK.
+    """
+    while not stop.wait(SUPERVISE_POLL_S):
         for child in children:
             assert child.process is not None
             code = child.process.poll()
@@ -181,19 +205,37 @@ def _supervise(children: list[Child], stop: threading.Event) -> None:
                 continue
             if child.name == INSPECTOR:
                 stop.set()
-                return
+                return cli.EXIT_OK
             now = time.monotonic()
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.restart_at = None
+                    child.restarts.append(now)
+                    child.start()
+                continue
             child.restarts = [t for t in child.restarts if now - t < 60]
-            if len(child.restarts) >= MAX_RESTARTS_PER_MINUTE:
+            if code < 0 or len(child.restarts) >= MAX_RESTARTS_PER_MINUTE:
+                why = "" if code < 0 else f" ({len(child.restarts)} restarts within a minute)"
                 print(
-                    f"cpm-stack: {child.name} keeps exiting (code {code}); stopping the stack",
+                    f"cpm-stack: {child.name} {describe_exit(code)}{why}; stopping the stack",
                     file=sys.stderr,
+                    flush=True,
                 )
-                stop.set()
-                return
-            log.warning("%s exited with code %s; restarting it", child.name, code)
-            child.restarts.append(now)
-            child.start()
+                return cli.EXIT_FAILURE
+            delay = min(RESTART_BACKOFF_S * 2 ** len(child.restarts), RESTART_BACKOFF_MAX_S)
+            log.warning("%s %s; restarting it in %.1f s", child.name, describe_exit(code), delay)
+            child.restart_at = now + delay
+    return _signal_deaths(children)
+
+
+def _signal_deaths(children: list[Child]) -> int:
+    """EXIT_FAILURE when a child died of a signal before our stop, so a stop never hides it."""
+    for child in children:
+        code = None if child.process is None else child.process.poll()
+        if code is not None and code < 0:
+            print(f"cpm-stack: {child.name} {describe_exit(code)}", file=sys.stderr, flush=True)
+            return cli.EXIT_FAILURE
+    return cli.EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,6 +265,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(f"name server started at {address}", flush=True)
     children = _children(args)
+    for child in children:
+        holder = live_holder(address, child.name)
+        if holder is not None:
+            # Another stack owns these names and their data; starting would fight over them.
+            return cli.fail(f"cpm-stack: {taken_message(child.name, address, holder)}", 1)
     if args.view:
         for child in children:
             child.log_path = log_dir / f"{child.name}.log"
@@ -245,10 +292,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"logs in {log_dir}", flush=True)
             children.append(_inspector_child(args))
             children[-1].start()
-        _supervise(children, stop)
+        code = _supervise(children, stop)
         if extra is not None:
             extra()
-        return cli.EXIT_OK
+        return code
     finally:
         for child in reversed(children):
             child.stop()

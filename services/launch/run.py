@@ -16,7 +16,7 @@ from Pyro5 import config as pyro_config
 from services.domain.errors import CorruptStateError, StateWriteError
 from services.launch import cli
 from services.shells.hosting import ServiceHost
-from services.shells.registration import ServiceInfo
+from services.shells.registration import NameTakenError, ServiceInfo
 from services.wire.names import MAX_MESSAGE_BYTES
 from services.wire.naming import NameServerAddress
 from services.wire.serializers import refuse_marshal
@@ -186,7 +186,13 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
             f"{spec.prog}: cannot listen on {settings.host}:{settings.port}: {exc}",
             cli.EXIT_USAGE,
         )
-    host.start()
+    try:
+        host.start()
+    except NameTakenError as exc:
+        # Another live stack owns the name (and its data): this one must not serve under it.
+        host.stop()
+        service.close()
+        return cli.fail(f"{spec.prog}: {exc}", cli.EXIT_FAILURE)
     service.start_background()
     print(
         f"{spec.info.name} serving at {host.uri}, state dir {settings.state_dir}, "

@@ -32,6 +32,7 @@ from services.domain.models import (
 from services.domain.refresh_inputs import EMPTY_INPUTS, RefreshInputs, parse_refresh_inputs
 from services.domain.timeutil import now_ms
 from services.shells.challengeperiod_exchange import BulkExchange
+from services.shells.problems import health_fields, overdue
 from services.storage.challengeperiod_files import open_store
 from services.storage.challengeperiod_state import ChallengePeriodState
 from services.storage.folder import FileFolder
@@ -75,13 +76,23 @@ class ChallengePeriodManagerServer(BulkExchange):
         self._refresh_lock = threading.Lock()
         self._loop_stop = threading.Event()
         self._loop: threading.Thread | None = None
+        # Monotonic times for the overdue check: a refresh_now at a simulated time counts too.
+        self._loop_interval_ms: int | None = None
+        self._inputs_at: float | None = None
+        self._refreshed_at: float | None = None
 
     @expose
     def health_check_rpc(self) -> dict[str, Any]:
         """Liveness and counts."""
         counts = self._state.counts()
+        problems = ["elimination service unreachable"] if self._source_down_logged else []
+        interval = self._loop_interval_ms
+        if interval is not None and overdue(
+            self._refreshed_at, self._inputs_at, interval, time.monotonic()
+        ):
+            problems.append(f"refresh overdue: none for over {2 * interval} ms since inputs came")
         return {
-            "status": "ok",
+            **health_fields(self._state.store, problems),
             "service": CHALLENGEPERIOD_SERVICE,
             "ruleset": self.rules.name,
             "pid": os.getpid(),
@@ -96,6 +107,7 @@ class ChallengePeriodManagerServer(BulkExchange):
 
     def start_refresh_loop(self, interval_ms: int) -> None:
         """Refresh every ``interval_ms`` with the latest submitted inputs, in a thread."""
+        self._loop_interval_ms = interval_ms
         self._loop = threading.Thread(
             target=self._refresh_loop, args=(interval_ms,), name="refresh-loop", daemon=True
         )
@@ -293,6 +305,8 @@ class ChallengePeriodManagerServer(BulkExchange):
         with self._refresh_lock:
             self._inputs = parsed
             self._inputs_seq += 1
+            if self._inputs_at is None:
+                self._inputs_at = time.monotonic()
             return self._inputs_seq
 
     @expose
@@ -340,6 +354,7 @@ class ChallengePeriodManagerServer(BulkExchange):
             )
             self._state.apply_refresh(outcome)
             self._last_refresh_ms = now
+            self._refreshed_at = time.monotonic()
             # Server-side cost of the whole refresh, durable write included (cpm-bench).
             self._last_refresh_duration_ms = round((time.perf_counter() - started) * 1000, 3)
         # The files other programs read catch up with the refresh now, not at the interval.

@@ -31,6 +31,7 @@ from services.domain.ports import ChallengePeriodPort
 from services.domain.refresh_inputs import RefreshInputs
 from services.domain.timeutil import now_ms
 from services.shells.elimination_peer import PeerView
+from services.shells.problems import health_fields
 from services.storage.elimination_state import EliminationState, open_store
 from services.storage.folder import FileFolder
 from services.wire import codec
@@ -128,8 +129,9 @@ class EliminationManagerServer:
     @expose
     def health_check_rpc(self) -> dict[str, Any]:
         """Liveness and counts."""
+        problems = ["challenge-period service unreachable"] if self._peer.down else []
         return {
-            "status": "ok",
+            **health_fields(self._state.store, problems),
             "service": ELIMINATION_SERVICE,
             "pid": os.getpid(),
             "timestamp_ms": self._clock(),

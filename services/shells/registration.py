@@ -2,7 +2,9 @@
 
 The registration is kept by a small thread that checks about once a second that the name
 still points at this daemon and registers it again when it does not (a name server that
-started late, restarted, or lost its memory). Outages and recoveries are logged once each.
+started late, restarted, or lost its memory). A name held by another service that answers
+is never taken: at start that is a ``NameTakenError``, later one warning while it lasts.
+Outages and recoveries are logged once each.
 """
 
 from __future__ import annotations
@@ -14,11 +16,38 @@ from dataclasses import dataclass
 import Pyro5.errors
 from Pyro5.api import Proxy
 
-from services.wire.naming import NameServerAddress
+from services.domain.errors import ServiceUnavailableError
+from services.wire.naming import NameServerAddress, connect_nameserver
 
 log = logging.getLogger("services.shells.hosting")
 
 REGISTRATION_CHECK_S = 1.0
+# Short: a holder that does not answer this quickly is treated as gone.
+HOLDER_PING_TIMEOUT_S = 1.0
+
+
+class NameTakenError(Exception):
+    """The name is registered to another service that answers; this one must not start."""
+
+
+def describe_holder(uri: str, timeout_s: float = HOLDER_PING_TIMEOUT_S) -> str | None:
+    """A one-line description of the live service at ``uri``, or None when it does not answer."""
+    proxy = Proxy(uri)
+    proxy._pyroTimeout = timeout_s
+    try:
+        with proxy:
+            proxy._pyroBind()
+            health = proxy.health_check_rpc()
+    except Pyro5.errors.CommunicationError as exc:
+        if "rejected" in str(exc):
+            # Its handshake refused ours (another auth token): it is alive all the same.
+            return f"{proxy._pyroUri.location} (pid unknown, state dir unknown)"
+        return None
+    except Exception:  # it answered, with an error of its own: alive
+        return f"{proxy._pyroUri.location} (pid unknown, state dir unknown)"
+    pid = health.get("pid", "unknown") if isinstance(health, dict) else "unknown"
+    state_dir = health.get("state_dir", "unknown") if isinstance(health, dict) else "unknown"
+    return f"{proxy._pyroUri.location} (pid {pid}, state dir {state_dir})"
 
 
 @dataclass(frozen=True)
@@ -27,6 +56,25 @@ class ServiceInfo:
 
     name: str
     metadata: frozenset[str]
+
+
+def taken_message(name: str, address: NameServerAddress, holder: str) -> str:
+    """The one line a service (or a stack) refuses to start with."""
+    return (
+        f"{name} is already registered in name server {address.host}:{address.port} by a "
+        f"running service at {holder}; use another name server for this one "
+        "(CPM_NS_PORT / --ns-port)"
+    )
+
+
+def live_holder(address: NameServerAddress, name: str) -> str | None:
+    """The live service registered as ``name`` (described), or None when none answers."""
+    try:
+        with connect_nameserver(address, timeout_s=2.0) as ns:
+            uri = str(ns.lookup(name))
+    except (ServiceUnavailableError, Pyro5.errors.PyroError):
+        return None
+    return describe_holder(uri)
 
 
 class NameRegistration:
@@ -50,15 +98,19 @@ class NameRegistration:
             target=self._run, name=f"{info.name}-registration", daemon=True
         )
         self._outage_logged = False
+        self._taken_by: str | None = None
 
     def start(self) -> None:
-        """Register now if the name server answers, and keep the registration alive."""
-        self._check_logging_outage()
+        """Register now if the name server answers, and keep the registration alive.
+
+        Raises NameTakenError when another service that answers holds the name.
+        """
+        self._check_logging_outage(starting=True)
         self._thread.start()
 
-    def _check_logging_outage(self) -> None:
+    def _check_logging_outage(self, *, starting: bool = False) -> None:
         try:
-            self._check_once()
+            self._check_once(starting=starting)
         except Pyro5.errors.CommunicationError as exc:
             self.registered.clear()
             if not self._outage_logged:
@@ -81,12 +133,19 @@ class NameRegistration:
         while not self._stop.wait(self.check_interval_s):
             self._check_logging_outage()
 
-    def _check_once(self) -> None:
+    def _check_once(self, *, starting: bool = False) -> None:
         with self._ns_proxy() as ns:
             try:
                 current = str(ns.lookup(self.info.name))
             except Pyro5.errors.NamingError:
                 current = None
+            holder = None if current in (None, self.uri) else describe_holder(str(current))
+            if holder is not None:
+                self._yield_to(holder, starting=starting)
+                return
+            if self._taken_by is not None:
+                log.info("%s is no longer held by %s", self.info.name, self._taken_by)
+                self._taken_by = None
             if current != self.uri:
                 ns.register(self.info.name, self.uri, metadata=set(self.info.metadata))
                 log.info(
@@ -102,6 +161,22 @@ class NameRegistration:
                 log.info("name server %s:%d answers again", self.address.host, self.address.port)
         self._outage_logged = False
         self.registered.set()
+
+    def _yield_to(self, holder: str, *, starting: bool) -> None:
+        """Leave the name to the live service holding it: refuse at start, else warn once."""
+        if starting:
+            raise NameTakenError(taken_message(self.info.name, self.address, holder))
+        self.registered.clear()
+        if self._taken_by != holder:
+            log.warning(
+                "%s in name server %s:%d is now held by another running service at %s; "
+                "leaving it to that service while it answers",
+                self.info.name,
+                self.address.host,
+                self.address.port,
+                holder,
+            )
+            self._taken_by = holder
 
     def stop(self) -> None:
         """Stop checking and remove the name, if it still points at this service."""

@@ -117,6 +117,8 @@ class DurableStore:
         self._journal_fd: int | None = None
         self._journal_lines = 0
         self._journal_size = 0
+        # The last refused write, until a later one succeeds (health reports it as degraded).
+        self.write_error: str | None = None
 
     def load(self) -> tuple[Tables, int]:
         """Read the files, replay the journal, fold it in; returns (tables, version)."""
@@ -271,10 +273,12 @@ class DurableStore:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, self._journal_size)
             self._close_journal()
+            self.write_error = f"state dir {self.state_dir} refused a write: {exc.strerror or exc}"
             raise StateWriteError(
                 f"cannot write to state dir {self.state_dir}: {exc.strerror or exc};"
                 " the change was not applied"
             ) from exc
+        self.write_error = None
         self._journal_lines += 1
         self._journal_size += len(line)
 
@@ -358,6 +362,11 @@ class DurableState:
                 table.pop(op[2], None)
         if self._store.due_for_compaction():
             self._store.compact(self.tables, self.version)
+
+    @property
+    def store(self) -> DurableStore:
+        """The store under these tables (its state dir and last write error, for health)."""
+        return self._store
 
     def fold(self) -> bool:
         """Fold the journal into the files if it holds anything; True when it did."""

@@ -1,0 +1,143 @@
+"""A name belongs to the live service holding it: no second service or stack takes it over."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from Pyro5.api import Proxy
+
+from clients import ChallengePeriodManager
+from tests.processes import (
+    Proc,
+    free_port,
+    start_cpm_server,
+    start_nameserver,
+    start_stack,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+
+NAME = "ChallengePeriodManagerServer"
+CPM = "services.challengeperiod_manager_server"
+
+
+def _lookup(ns_port: int) -> str:
+    with Proxy(f"PYRO:Pyro.NameServer@127.0.0.1:{ns_port}") as ns:
+        return str(ns.lookup(NAME))
+
+
+def _register(ns_port: int, uri: str) -> None:
+    with Proxy(f"PYRO:Pyro.NameServer@127.0.0.1:{ns_port}") as ns:
+        ns.register(NAME, uri)
+
+
+def test_a_second_server_on_a_held_name_exits_1_naming_the_holder(tmp_path: Path) -> None:
+    ns_port = free_port()
+    ns = start_nameserver(ns_port)
+    first = start_cpm_server(ns_port, tmp_path / "a")
+    second: Proc | None = None
+    try:
+        held = _lookup(ns_port)
+        second = Proc(
+            [
+                sys.executable,
+                "-m",
+                CPM,
+                "--ns-port",
+                str(ns_port),
+                "--state-dir",
+                str(tmp_path / "b"),
+            ]
+        )
+        assert second.popen.wait(timeout=30) == 1
+        lines = second.errors().strip().splitlines()
+        assert len(lines) == 1, lines
+        assert f"pid {first.pid}" in lines[0]
+        assert str((tmp_path / "a").resolve()) in lines[0]
+        assert held.split("@")[1] in lines[0]
+        assert "--ns-port" in lines[0] and "CPM_NS_PORT" in lines[0]
+        assert _lookup(ns_port) == held
+        assert first.alive()
+    finally:
+        if second is not None:
+            second.close()
+        first.close()
+        ns.close()
+
+
+def test_a_registration_whose_service_is_gone_is_replaced(tmp_path: Path) -> None:
+    ns_port = free_port()
+    ns = start_nameserver(ns_port)
+    dead = f"PYRO:{NAME}@127.0.0.1:{free_port()}"
+    _register(ns_port, dead)
+    server = start_cpm_server(ns_port, tmp_path / "a")
+    try:
+        wait_until(lambda: _lookup(ns_port) != dead, 10, "the stale name to be replaced")
+        with ChallengePeriodManager(ns_port=ns_port) as cpm:
+            assert cpm.health_check()["pid"] == server.pid
+    finally:
+        server.close()
+        ns.close()
+
+
+def test_a_running_server_does_not_fight_for_its_name(tmp_path: Path) -> None:
+    ns_a, ns_b = free_port(), free_port()
+    ns = start_nameserver(ns_a)
+    other_ns = start_nameserver(ns_b)
+    mine = start_cpm_server(ns_a, tmp_path / "a")
+    other = start_cpm_server(ns_b, tmp_path / "b")
+    try:
+        other_uri = _lookup(ns_b)
+        _register(ns_a, other_uri)  # another live instance takes the name
+        wait_until(lambda: "leaving it to that service" in mine.errors(), 10, "the warning")
+        time.sleep(2.5)  # a few registration checks later: still not taken back
+        assert _lookup(ns_a) == other_uri
+        assert mine.errors().count("leaving it to that service") == 1
+        other.kill()
+        wait_until(lambda: _lookup(ns_a) != other_uri, 10, "the name back once it is gone")
+        with ChallengePeriodManager(ns_port=ns_a) as cpm:
+            assert cpm.health_check()["pid"] == mine.pid
+    finally:
+        other.close()
+        mine.close()
+        other_ns.close()
+        ns.close()
+
+
+def test_a_second_stack_on_one_name_server_fails_and_leaves_the_first_alone(
+    tmp_path: Path,
+) -> None:
+    ns_port = free_port()
+    first = start_stack(ns_port, tmp_path / "real")
+    try:
+        second = Proc(
+            [
+                sys.executable,
+                "-m",
+                "tools.stack",
+                "--ns-port",
+                str(ns_port),
+                "--state-dir",
+                str(tmp_path / "demo"),
+                "--demo",
+                "--no-view",
+            ]
+        )
+        try:
+            assert second.popen.wait(timeout=30) == 1
+            assert "already registered" in second.errors()
+            assert "--ns-port" in second.errors()
+            assert "Ctrl-C stops everything" not in second.output()
+        finally:
+            second.close()
+        assert first.alive()
+        with ChallengePeriodManager(ns_port=ns_port) as cpm:
+            assert cpm.get_all_miner_hotkeys() == []
+            assert str((tmp_path / "real").resolve()) == cpm.health_check()["state_dir"]
+        assert first.terminate(timeout_s=30) == 0
+    finally:
+        first.close()
