@@ -99,7 +99,7 @@ def test_json_against_a_running_stack_has_the_contract_keys(populated: int) -> N
     result = run_inspect("--ns-port", str(populated), "--json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert set(doc) == {"health", "buckets", "elimination_reasons", "eliminations"}
+    assert set(doc) == {"health", "miners", "buckets", "elimination_reasons", "eliminations"}
     assert doc["health"]["status"] == "ok"
     assert doc["buckets"] == {
         "CHALLENGE": {"hk_challenge": 1_700_000_000_000},
@@ -137,8 +137,30 @@ def test_elimination_service_down_gives_null_and_a_clear_line(
     assert "hk_challenge" in text.stdout
 
 
-def watch(ns_port: int) -> PtyProcess:
-    return PtyProcess([*INSPECT, "--ns-port", str(ns_port), "--watch", "--interval", "0.5"])
+def watch(ns_port: int, rows: int = 100, cols: int = 160) -> PtyProcess:
+    argv = [*INSPECT, "--ns-port", str(ns_port), "--watch", "--interval", "0.5"]
+    return PtyProcess(argv, rows=rows, cols=cols)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    ("cols", "rows", "expected"),
+    [
+        (80, 24, "Nearest deadlines"),
+        (120, 40, "Nearest deadlines"),
+        (200, 60, "CHALLENGE (1)"),
+    ],
+)
+def test_watch_fits_the_terminals_size(populated: int, cols: int, rows: int, expected: str) -> None:
+    term = watch(populated, rows=rows, cols=cols)
+    try:
+        wait_until(lambda: expected in term.text(), 30, f"the first screen at {cols}x{rows}")
+        assert "hk_challenge" in term.text() and "total" in term.text()
+        term.signal(signal.SIGINT)
+        assert term.wait(15) == 0
+    finally:
+        term.close()
 
 
 @pytest.mark.integration

@@ -17,7 +17,6 @@ from tools.inspector_view import (
     bucket_table,
     build_json,
     eliminations_table,
-    fit_limit,
     reference_time,
     render_screen,
 )
@@ -127,7 +126,7 @@ def test_counts_row_gives_each_bucket_the_total_pending_and_eliminated() -> None
 def test_a_row_shows_utc_start_days_in_and_days_left() -> None:
     text = render(render_screen(screen()))
     (row,) = lines_with(text, "hk_old")
-    assert row.split() == ["hk_old", "CHALLENGE", "2023-08-26", "22:13", "80.0", "10.0"]
+    assert row.split() == ["hk_old", "2023-08-26", "22:13", "80.0", "10.0"]  # no bucket column
     (probation,) = lines_with(text, "hk_prob")
     assert probation.split()[-2:] == ["55.0", "5.0"]
 
@@ -248,15 +247,9 @@ def test_overdue_miner_is_marked() -> None:
     assert lines_with(text, "hk_late")[0].split()[-1] == "overdue"
 
 
-def test_fit_limit_fills_the_screen_but_keeps_a_few_rows() -> None:
-    assert fit_limit(200, 4) > fit_limit(80, 4) >= 3
-    assert fit_limit(10, 4) == 3
-    assert fit_limit(80, 1) > fit_limit(80, 4)
-
-
 def test_build_json_has_the_contract_keys_and_all_four_buckets() -> None:
     doc = build_json(snapshot(MINERS, {"hk_x": ("PLAGIARISM", -1)}), HEALTH, ROWS)
-    assert set(doc) == {"health", "buckets", "elimination_reasons", "eliminations"}
+    assert set(doc) == {"health", "miners", "buckets", "elimination_reasons", "eliminations"}
     assert list(doc["buckets"]) == ["CHALLENGE", "MAINCOMP", "PROBATION", "PLAGIARISM"]
     assert doc["buckets"]["CHALLENGE"]["hk_old"] == NOW - 80 * DAY_MS
     assert doc["buckets"]["PLAGIARISM"] == {"hk_copy": int(NOW - 13.5 * DAY_MS)}

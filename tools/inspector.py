@@ -13,6 +13,7 @@ import logging
 import math
 import sys
 import threading
+import time
 from typing import Any
 
 from tools import extras
@@ -28,7 +29,8 @@ from services.domain.errors import CpmError
 from services.domain.models import BUCKET_NAMES, MinerBucket
 from services.launch import cli
 from services.wire.naming import NameServerAddress
-from tools.inspector_view import ScreenData, build_json, fit_limit, render_screen
+from tools.inspector_layout import fitted_screen, miner_detail
+from tools.inspector_view import ScreenData, build_json, hotkey_json, render_screen
 
 # Short, so a dead service shows up as "reconnecting…" quickly instead of freezing the view.
 CLIENT_TIMEOUT_S = 3.0
@@ -109,11 +111,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--bucket", type=_bucket, metavar="NAME", help="show only this bucket (any case)"
     )
+    parser.add_argument("--hotkey", metavar="HOTKEY", help="show everything known about one miner")
     parser.add_argument(
         "--limit",
         type=_limit,
         metavar="N",
-        help=f"rows per table [{DEFAULT_LIMIT}; with --watch, what fits the terminal]",
+        help="rows per table [what fits the terminal; 20 when not on a terminal]",
     )
     args = parser.parse_args(argv)
     if args.ns_port == 0:
@@ -134,26 +137,32 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _screen(
+    console: Console, data: ScreenData, args: argparse.Namespace, status: str | None = None
+) -> Any:
+    if args.hotkey is not None:
+        return miner_detail(data, args.hotkey)
+    width, height = console.size
+    if not console.is_terminal and args.limit is None:
+        return render_screen(data, bucket=args.bucket, limit=DEFAULT_LIMIT)
+    return fitted_screen(data, width, height, bucket=args.bucket, status=status, limit=args.limit)
+
+
 def _watch(console: Console, source: Source, first: ScreenData, args: argparse.Namespace) -> int:
     stop = threading.Event()
     cli.install_stop_handlers(stop)
-    n_tables = 1 if args.bucket is not None else len(MinerBucket)
-
-    def screen(data: ScreenData, status: str | None) -> Any:
-        limit = args.limit or fit_limit(console.size.height, n_tables)
-        return render_screen(data, bucket=args.bucket, limit=limit, status=status)
-
-    data = first
-    with Live(screen(data, None), console=console, auto_refresh=False) as live:
+    data, fetched_at = first, time.monotonic()
+    with Live(_screen(console, data, args), console=console, auto_refresh=False) as live:
         while not stop.wait(args.interval):
             status = None
             try:
-                data = source.fetch()
+                data, fetched_at = source.fetch(), time.monotonic()
             except (CpmError, ConnectionError) as exc:
-                # Keep the last good tables on screen; the clients look the name up again
-                # on the next fetch, so a restarted service is found wherever it listens.
-                status = f"reconnecting… ({_first_line(exc)})"
-            live.update(screen(data, status), refresh=True)
+                # Keep the last good tables on screen, saying how old they are; the clients
+                # look the name up again on the next fetch, wherever the service now listens.
+                age = time.monotonic() - fetched_at
+                status = f"reconnecting… ({_first_line(exc)}); the data shown is {age:.0f} s old"
+            live.update(_screen(console, data, args, status), refresh=True)
     return cli.EXIT_OK
 
 
@@ -172,12 +181,14 @@ def main(argv: list[str] | None = None) -> int:
         data = source.fetch()
         if args.json:
             document = build_json(data.snapshot, data.health, data.eliminations, args.bucket)
+            if args.hotkey is not None:
+                document = hotkey_json(document, args.hotkey)
             print(json.dumps(document, indent=2))
             return cli.EXIT_OK
         console = Console()
         if args.watch:
             return _watch(console, source, data, args)
-        console.print(render_screen(data, bucket=args.bucket, limit=args.limit or DEFAULT_LIMIT))
+        console.print(_screen(console, data, args))
         return cli.EXIT_OK
     except (CpmError, ConnectionError, PermissionError) as exc:
         return cli.fail(f"cpm-inspect: {_first_line(exc)}", _exit_code(exc))

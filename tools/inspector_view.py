@@ -111,7 +111,7 @@ def bucket_rows(
     return rows
 
 
-def _days_left_text(row: MinerRow) -> Text:
+def days_left_text(row: MinerRow) -> Text:
     if row.days_left is None or row.limit_days is None:
         return Text(NO_LIMIT, style="dim")
     if row.days_left < 0:
@@ -121,11 +121,11 @@ def _days_left_text(row: MinerRow) -> Text:
     return Text(f"{row.days_left:.1f}", style=style)
 
 
-def _more(total: int, shown: int) -> str | None:
+def more_caption(total: int, shown: int) -> str | None:
     return f"+{total - shown} more" if total > shown else None
 
 
-def _table(title: str, caption: str | None) -> Table:
+def titled_table(title: str, caption: str | None) -> Table:
     return Table(
         title=title,
         title_justify="left",
@@ -137,31 +137,48 @@ def _table(title: str, caption: str | None) -> Table:
     )
 
 
-def _hotkey_column(table: Table) -> None:
-    # The only column allowed to shrink (it wraps, then cuts with "…"): a narrow terminal
-    # loses the tail of a 48-character hotkey, never a date or a number.
-    table.add_column("hotkey", overflow="ellipsis", min_width=12)
+# A real hotkey (ss58) is 48 characters: shown whole whenever the terminal has room.
+HOTKEY_WIDTH = 48
 
 
-def bucket_table(bucket: MinerBucket, rows: Sequence[MinerRow], limit: int) -> Table:
-    """One bucket's miners, at most ``limit`` rows, then a "+N more" caption."""
+SHORT_HOTKEY = 24
+
+
+def hotkey_cell(hotkey: str, full: bool) -> str:
+    """The hotkey whole, or its head and tail around "…" (both ends tell hotkeys apart)."""
+    if full or len(hotkey) <= SHORT_HOTKEY:
+        return hotkey
+    return f"{hotkey[:15]}…{hotkey[-8:]}"
+
+
+def hotkey_column(table: Table, full: bool = False) -> None:
+    # The only column allowed to shrink (it cuts with "…"): a narrow terminal loses the
+    # tail of a hotkey, never a date or a number.
+    table.add_column(
+        "hotkey", overflow="ellipsis", no_wrap=True, min_width=HOTKEY_WIDTH if full else 12
+    )
+
+
+def bucket_table(
+    bucket: MinerBucket, rows: Sequence[MinerRow], limit: int, full_hotkeys: bool = False
+) -> Table:
+    """One bucket's miners, at most ``limit`` rows, then a "+N more" caption; the bucket is
+    the table's title, not a column."""
     shown = rows[:limit]
-    table = _table(f"{bucket.value} ({len(rows)})", _more(len(rows), len(shown)))
-    _hotkey_column(table)
-    table.add_column("bucket", no_wrap=True, min_width=10)
+    table = titled_table(f"{bucket.value} ({len(rows)})", more_caption(len(rows), len(shown)))
+    hotkey_column(table, full_hotkeys)
     table.add_column("start (UTC)", no_wrap=True, min_width=16)
-    table.add_column("days in", justify="right", no_wrap=True)
-    table.add_column("days left", justify="right", no_wrap=True)
+    table.add_column("days in", justify="right", no_wrap=True, min_width=7)
+    table.add_column("days left", justify="right", no_wrap=True, min_width=9)
     with_previous = bucket is MinerBucket.PLAGIARISM
     if with_previous:
         table.add_column("previous bucket", no_wrap=True, min_width=10)
     for row in shown:
         cells: list[str | Text] = [
-            row.hotkey,
-            row.bucket.value,
+            hotkey_cell(row.hotkey, full_hotkeys),
             format_utc(row.start_ms),
             f"{row.days_in:.1f}",
-            _days_left_text(row),
+            days_left_text(row),
         ]
         if with_previous:
             cells.append(row.previous_bucket.value if row.previous_bucket else NO_LIMIT)
@@ -189,6 +206,18 @@ def counts_table(snapshot: Mapping[str, Any], eliminations: Sequence[Any] | None
     return table
 
 
+def clock_note(data: ScreenData, now_ms: int) -> str:
+    """How the view time relates to the service's own clock: "" or a simulated-clock note.
+
+    Days are counted from the validator's refresh time; when that runs ahead of the
+    service's wall clock (the demo's accelerated clock), the dates shown are simulated.
+    """
+    wall = data.health.get("timestamp_ms")
+    if wall is None or now_ms - int(wall) <= 60_000:
+        return ""
+    return f" (simulated clock, {(now_ms - int(wall)) / DAY_MS:+.1f} d from this machine's)"
+
+
 def header_panel(data: ScreenData, now_ms: int, status: str | None = None) -> Panel:
     """Where the service was found, its state version, last refresh and pending reasons."""
     health, snapshot = data.health, data.snapshot
@@ -202,7 +231,7 @@ def header_panel(data: ScreenData, now_ms: int, status: str | None = None) -> Pa
     grid.add_row("state version", str(snapshot["version"]))
     last = health.get("last_refresh_ms")
     grid.add_row("last refresh", "none since start" if last is None else f"{format_utc(last)} UTC")
-    grid.add_row("view time", f"{format_utc(now_ms)} UTC")
+    grid.add_row("view time", f"{format_utc(now_ms)} UTC{clock_note(data, now_ms)}")
     grid.add_row("pending reasons", str(len(snapshot["elimination_reasons"])))
     if data.eliminations is None:
         grid.add_row("eliminations", Text(UNAVAILABLE, style="bold red"))
@@ -213,22 +242,28 @@ def header_panel(data: ScreenData, now_ms: int, status: str | None = None) -> Pa
     return Panel(grid, title="cpm-inspect", title_align="left", expand=False)
 
 
-def reasons_table(reasons: Mapping[str, Sequence[Any]], limit: int) -> RenderableType:
+def reasons_table(
+    reasons: Mapping[str, Sequence[Any]], limit: int, full_hotkeys: bool = False
+) -> RenderableType:
     """Pending elimination reasons (not yet recorded by the elimination service)."""
     if not reasons:
         return Text("Pending elimination reasons: none", style="dim")
     ordered = sorted(reasons.items())
     shown = ordered[:limit]
-    table = _table(f"Pending elimination reasons ({len(ordered)})", _more(len(ordered), len(shown)))
-    _hotkey_column(table)
+    table = titled_table(
+        f"Pending elimination reasons ({len(ordered)})", more_caption(len(ordered), len(shown))
+    )
+    hotkey_column(table, full_hotkeys)
     table.add_column("reason", no_wrap=True, min_width=REASON_WIDTH)
     table.add_column("dd", justify="right", no_wrap=True)
     for hotkey, (reason, dd) in shown:
-        table.add_row(hotkey, str(reason), f"{dd:g}")
+        table.add_row(hotkey_cell(hotkey, full_hotkeys), str(reason), f"{dd:g}")
     return table
 
 
-def eliminations_table(rows: Sequence[Mapping[str, Any]] | None, limit: int) -> RenderableType:
+def eliminations_table(
+    rows: Sequence[Mapping[str, Any]] | None, limit: int, full_hotkeys: bool = False
+) -> RenderableType:
     """Recorded eliminations, newest first, or a clear line when that service is down."""
     if rows is None:
         return Text(UNAVAILABLE, style="bold red")
@@ -236,15 +271,15 @@ def eliminations_table(rows: Sequence[Mapping[str, Any]] | None, limit: int) -> 
         rows, key=lambda r: (-int(r["elimination_initiated_time_ms"]), str(r["hotkey"]))
     )
     shown = ordered[:limit]
-    table = _table(f"Eliminations ({len(ordered)})", _more(len(ordered), len(shown)))
-    _hotkey_column(table)
+    table = titled_table(f"Eliminations ({len(ordered)})", more_caption(len(ordered), len(shown)))
+    hotkey_column(table, full_hotkeys)
     table.add_column("reason", no_wrap=True, min_width=REASON_WIDTH)
     table.add_column("dd", justify="right", no_wrap=True)
     table.add_column("recorded (UTC)", no_wrap=True, min_width=16)
     for row in shown:
         dd = row.get("dd")
         table.add_row(
-            str(row["hotkey"]),
+            hotkey_cell(str(row["hotkey"]), full_hotkeys),
             str(row["reason"]),
             NO_LIMIT if dd is None else f"{dd:g}",
             format_utc(int(row["elimination_initiated_time_ms"])),
@@ -260,6 +295,7 @@ def render_screen(
     status: str | None = None,
     rules: RulesConfig = DEFAULT_RULES,
     now_ms: int | None = None,
+    full_hotkeys: bool = False,
 ) -> RenderableType:
     """The whole screen: header, counts, bucket tables, pending reasons, eliminations."""
     now = reference_time(data.snapshot, data.health) if now_ms is None else now_ms
@@ -268,18 +304,10 @@ def render_screen(
     return Group(
         header_panel(data, now, status),
         counts_table(data.snapshot, data.eliminations),
-        *(bucket_table(b, rows[b], limit) for b in shown),
-        reasons_table(data.snapshot["elimination_reasons"], limit),
-        eliminations_table(data.eliminations, limit),
+        *(bucket_table(b, rows[b], limit, full_hotkeys) for b in shown),
+        reasons_table(data.snapshot["elimination_reasons"], limit, full_hotkeys),
+        eliminations_table(data.eliminations, limit, full_hotkeys),
     )
-
-
-def fit_limit(height: int, n_buckets: int) -> int:
-    """Rows per table so that a screen of ``height`` lines holds the whole view (at least 3)."""
-    # About 20 lines go to the header and the counts; each table costs 5 more (title,
-    # header, rule, caption, gap), and the reasons and eliminations are two more tables.
-    tables = n_buckets + 2
-    return max(3, (height - 20 - 5 * tables) // tables)
 
 
 def build_json(
@@ -288,7 +316,7 @@ def build_json(
     eliminations: Sequence[Mapping[str, Any]] | None,
     bucket: MinerBucket | None = None,
 ) -> dict[str, Any]:
-    """The ``--json`` document: health, buckets, elimination_reasons, eliminations."""
+    """The ``--json`` document: health, miners, buckets, elimination_reasons, eliminations."""
     shown = [bucket] if bucket is not None else list(MinerBucket)
     buckets: dict[str, dict[str, int]] = {b.value: {} for b in shown}
     for hotkey, entry in sorted(snapshot["miners"].items()):
@@ -297,10 +325,25 @@ def build_json(
             buckets[name][hotkey] = int(entry["bucket_start_time"])
     return {
         "health": dict(health),
+        "miners": {hotkey: dict(entry) for hotkey, entry in sorted(snapshot["miners"].items())},
         "buckets": buckets,
         "elimination_reasons": {
             hotkey: [str(reason), dd]
             for hotkey, (reason, dd) in sorted(snapshot["elimination_reasons"].items())
         },
         "eliminations": None if eliminations is None else [dict(r) for r in eliminations],
+    }
+
+
+def hotkey_json(document: Mapping[str, Any], hotkey: str) -> dict[str, Any]:
+    """The ``--json`` document narrowed to one hotkey: its entry, reason and row (or null)."""
+    rows = document["eliminations"]
+    return {
+        "health": document["health"],
+        "hotkey": hotkey,
+        "miner": document["miners"].get(hotkey),
+        "elimination_reason": document["elimination_reasons"].get(hotkey),
+        "elimination": None
+        if rows is None
+        else next((r for r in rows if r["hotkey"] == hotkey), None),
     }
