@@ -135,6 +135,8 @@ def test_cpm_health_exit_codes_against_a_stack(tmp_path: Path) -> None:
     port = free_port()
     stack = start_stack(port, tmp_path / "state")
     try:
+        # The elimination service may have asked its peer before that one registered.
+        wait_until(lambda: _cpm_health("--ns-port", str(port)).returncode == 0, 15, "ok")
         ok = _cpm_health("--ns-port", str(port), "--json")
         assert ok.returncode == 0, ok.stderr
         doc = json.loads(ok.stdout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,6 +11,8 @@ import pytest
 from Pyro5.api import Proxy
 
 from clients import ChallengePeriodManager
+from services.shells.registration import NameTakenError, describe_holder
+from tests.hosting import embedded_nameserver, hosted_challengeperiod
 from tests.processes import (
     Proc,
     free_port,
@@ -141,3 +144,37 @@ def test_a_second_stack_on_one_name_server_fails_and_leaves_the_first_alone(
         assert first.terminate(timeout_s=30) == 0
     finally:
         first.close()
+
+
+def test_with_auth_the_refusal_still_names_the_holders_pid(tmp_path: Path) -> None:
+    env = {"CPM_AUTH_TOKEN": "one-deployment"}
+    ns_port = free_port()
+    ns = start_nameserver(ns_port, env=env)
+    first = start_cpm_server(ns_port, tmp_path / "a", env=env)
+    try:
+        argv = [sys.executable, "-m", CPM, "--ns-port", str(ns_port), "--state-dir"]
+        second = Proc([*argv, str(tmp_path / "b")], env=env)
+        try:
+            assert second.popen.wait(timeout=30) == 1
+            assert f"pid {first.pid}" in second.errors()
+        finally:
+            second.close()
+        assert first.alive()
+    finally:
+        first.close()
+        ns.close()
+
+
+def test_describe_holder_tells_a_live_service_from_a_gone_one(tmp_path: Path) -> None:
+    with embedded_nameserver() as ns, hosted_challengeperiod(tmp_path, ns) as host:
+        described = describe_holder(host.uri)
+        assert described is not None and f"pid {os.getpid()}" in described
+        assert str(tmp_path.resolve()) in described
+        assert describe_holder(f"PYRO:{NAME}@127.0.0.1:{free_port()}") is None  # closed port
+        other = host.uri.replace(NAME, "SomethingElse")  # a daemon that no longer has it
+        assert describe_holder(other) is None
+        with (
+            pytest.raises(NameTakenError, match=f"pid {os.getpid()}"),
+            hosted_challengeperiod(tmp_path / "second", ns),
+        ):
+            pass

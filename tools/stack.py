@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"name server started at {address}", flush=True)
     children = _children(args)
     for child in children:
-        holder = live_holder(address, child.name)
+        holder = live_holder(address, child.name, cli.environ().get("CPM_AUTH_TOKEN"))
         if holder is not None:
             # Another stack owns these names and their data; starting would fight over them.
             return cli.fail(f"cpm-stack: {taken_message(child.name, address, holder)}", 1)

@@ -186,6 +186,7 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
             f"{spec.prog}: cannot listen on {settings.host}:{settings.port}: {exc}",
             cli.EXIT_USAGE,
         )
+    host.registration.auth_token = token
     try:
         host.start()
     except NameTakenError as exc:

@@ -17,6 +17,7 @@ import Pyro5.errors
 from Pyro5.api import Proxy
 
 from services.domain.errors import ServiceUnavailableError
+from services.wire.auth import client_hello
 from services.wire.naming import NameServerAddress, connect_nameserver
 
 log = logging.getLogger("services.shells.hosting")
@@ -30,16 +31,22 @@ class NameTakenError(Exception):
     """The name is registered to another service that answers; this one must not start."""
 
 
-def describe_holder(uri: str, timeout_s: float = HOLDER_PING_TIMEOUT_S) -> str | None:
+def describe_holder(
+    uri: str, token: str | None = None, timeout_s: float = HOLDER_PING_TIMEOUT_S
+) -> str | None:
     """A one-line description of the live service at ``uri``, or None when it does not answer."""
     proxy = Proxy(uri)
     proxy._pyroTimeout = timeout_s
+    if token:
+        # Our token's proof, so a holder of the same deployment tells its pid and state dir.
+        proxy._pyroHandshake = client_hello(token)
     try:
         with proxy:
             proxy._pyroBind()
             health = proxy.health_check_rpc()
     except Pyro5.errors.CommunicationError as exc:
-        if "rejected" in str(exc):
+        # "unknown object": another daemon took the dead service's port; the name is stale.
+        if "rejected" in str(exc) and "unknown object" not in str(exc):
             # Its handshake refused ours (another auth token): it is alive all the same.
             return f"{proxy._pyroUri.location} (pid unknown, state dir unknown)"
         return None
@@ -67,14 +74,14 @@ def taken_message(name: str, address: NameServerAddress, holder: str) -> str:
     )
 
 
-def live_holder(address: NameServerAddress, name: str) -> str | None:
+def live_holder(address: NameServerAddress, name: str, token: str | None = None) -> str | None:
     """The live service registered as ``name`` (described), or None when none answers."""
     try:
         with connect_nameserver(address, timeout_s=2.0) as ns:
             uri = str(ns.lookup(name))
     except (ServiceUnavailableError, Pyro5.errors.PyroError):
         return None
-    return describe_holder(uri)
+    return describe_holder(uri, token)
 
 
 class NameRegistration:
@@ -99,6 +106,8 @@ class NameRegistration:
         )
         self._outage_logged = False
         self._taken_by: str | None = None
+        # Set by the launcher before start(): proves our token when pinging a holder.
+        self.auth_token: str | None = None
 
     def start(self) -> None:
         """Register now if the name server answers, and keep the registration alive.
@@ -139,7 +148,9 @@ class NameRegistration:
                 current = str(ns.lookup(self.info.name))
             except Pyro5.errors.NamingError:
                 current = None
-            holder = None if current in (None, self.uri) else describe_holder(str(current))
+            holder = None
+            if current not in (None, self.uri):
+                holder = describe_holder(str(current), self.auth_token)
             if holder is not None:
                 self._yield_to(holder, starting=starting)
                 return
