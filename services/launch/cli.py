@@ -112,15 +112,18 @@ def add_state_dir_flag(parser: argparse.ArgumentParser, env: Mapping[str, str]) 
 
 
 def add_server_flags(parser: argparse.ArgumentParser) -> None:
-    """--host / --port / --fsync / --log-level for a service."""
+    """--host / --port / --fsync, --no-fsync / --log-level for a service."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind [%(default)s]")
     parser.add_argument(
         "--port", type=port_number, default=0, help="port to bind, 0 = any free port [0]"
     )
     parser.add_argument(
         "--fsync",
-        action="store_true",
-        help="also flush every change to the device (survives power loss, slower)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="flush every change to the device before the call returns, so an acknowledged "
+        "change survives a power loss or a file-system error [on]; --no-fsync: to the file "
+        "system only (survives a killed process, not a power loss)",
     )
     add_log_level_flag(parser)
 
