@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from clients import ChallengePeriodManager, EliminationManager
+from services.domain.errors import ServiceUnavailableError
 from tests.processes import BIN, free_port, start_nameserver, start_stack, wait_until
 from tools import stack as stack_module
 from tools.stack import DEMO_STATE_DIR, Child, _parse
@@ -88,6 +89,8 @@ def test_stack_restarts_a_service_that_dies(tmp_path: Path) -> None:
             os.kill(cpm.health_check()["pid"], signal.SIGTERM)
             wait_until(lambda: len(set(_child_pids(stack.pid)) - before) == 1, 20, "a restart")
             wait_until(lambda: _has(cpm, "kept"), 20, "the restarted service to answer")
+            again = "ChallengePeriodManagerServer ready again"
+            wait_until(lambda: again in stack.output(), 10, "the stack to say it is ready again")
         assert stack.terminate(timeout_s=30) == 0
     finally:
         stack.close()
@@ -132,12 +135,22 @@ def test_stack_exits_1_naming_a_child_killed_by_sigkill(tmp_path: Path) -> None:
         stack.close()
 
 
+class _Down:
+    """A client of a service that never answers."""
+
+    def health_check(self) -> dict[str, object]:
+        raise ServiceUnavailableError("not there")
+
+    def close(self) -> None:
+        pass
+
+
 def test_a_child_that_keeps_exiting_stops_the_supervision_with_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(stack_module, "RESTART_BACKOFF_S", 0.01)
     monkeypatch.setattr(stack_module, "SUPERVISE_POLL_S", 0.01)
-    child = Child("Flaky", [sys.executable, "-c", "raise SystemExit(3)"], lambda: None)  # type: ignore[arg-type, return-value]
+    child = Child("Flaky", [sys.executable, "-c", "raise SystemExit(3)"], _Down)  # type: ignore[arg-type]
     child.start()
     assert stack_module._supervise([child], threading.Event()) == 1
     assert len(child.restarts) == stack_module.MAX_RESTARTS_PER_MINUTE
@@ -150,7 +163,7 @@ def test_a_child_that_exited_is_restarted_after_a_growing_delay(
 ) -> None:
     monkeypatch.setattr(stack_module, "RESTART_BACKOFF_S", 0.2)
     monkeypatch.setattr(stack_module, "SUPERVISE_POLL_S", 0.01)
-    child = Child("Flaky", [sys.executable, "-c", "raise SystemExit(0)"], lambda: None)  # type: ignore[arg-type, return-value]
+    child = Child("Flaky", [sys.executable, "-c", "raise SystemExit(0)"], _Down)  # type: ignore[arg-type]
     child.start()
     stop = threading.Event()
     threading.Timer(1.0, stop.set).start()

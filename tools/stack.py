@@ -56,6 +56,8 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
     restart_at: float | None = None
+    # Restarted and not yet answering its health check: announced once it does.
+    awaiting_ready: bool = False
     log_path: Path | None = None
     interactive: bool = False
 
@@ -202,6 +204,9 @@ def _supervise(children: list[Child], stop: threading.Event) -> int:
             assert child.process is not None
             code = child.process.poll()
             if code is None:
+                if child.awaiting_ready and child.ready():
+                    child.awaiting_ready = False
+                    print(f"{child.name} ready again (pid {child.process.pid})", flush=True)
                 continue
             if child.name == INSPECTOR:
                 stop.set()
@@ -212,6 +217,7 @@ def _supervise(children: list[Child], stop: threading.Event) -> int:
                     child.restart_at = None
                     child.restarts.append(now)
                     child.start()
+                    child.awaiting_ready = True
                 continue
             child.restarts = [t for t in child.restarts if now - t < 60]
             if code < 0 or len(child.restarts) >= MAX_RESTARTS_PER_MINUTE:
