@@ -35,6 +35,7 @@ from services.shells.challengeperiod_exchange import BulkExchange
 from services.shells.problems import health_fields, overdue
 from services.storage.challengeperiod_files import open_store
 from services.storage.challengeperiod_state import ChallengePeriodState
+from services.storage.failure_log import FailureLog
 from services.storage.folder import FileFolder
 from services.wire import codec
 from services.wire.errors import rpc
@@ -75,6 +76,7 @@ class ChallengePeriodManagerServer(BulkExchange):
         self._last_refresh_duration_ms: float | None = None
         self._refresh_lock = threading.Lock()
         self._loop_stop = threading.Event()
+        self._refresh_failures = FailureLog(log, "the refresh loop's refresh")
         self._loop: threading.Thread | None = None
         # Monotonic times for the overdue check: a refresh_now at a simulated time counts too.
         self._loop_interval_ms: int | None = None
@@ -123,9 +125,10 @@ class ChallengePeriodManagerServer(BulkExchange):
                 continue
             try:
                 summary = self._refresh(self._clock())
-            except Exception:
-                log.exception("refresh failed; the next one runs in %d ms", interval_ms)
+            except Exception as exc:
+                self._refresh_failures.failed(exc, traceback=not isinstance(exc, OSError))
                 continue
+            self._refresh_failures.succeeded()
             if summary["promoted"] or summary["demoted"] or summary["eliminated"]:
                 log.info(
                     "refresh: %d promoted, %d demoted, %d eliminated, %d added, %d pruned",

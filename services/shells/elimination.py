@@ -33,6 +33,7 @@ from services.domain.timeutil import now_ms
 from services.shells.elimination_peer import PeerView
 from services.shells.problems import health_fields
 from services.storage.elimination_state import EliminationState, open_store
+from services.storage.failure_log import FailureLog
 from services.storage.folder import FileFolder
 from services.wire import codec
 from services.wire.errors import rpc
@@ -70,6 +71,7 @@ class EliminationManagerServer:
             open_store(Path(state_dir), fsync=fsync, fold_every_change=fold_every_change)
         )
         self._folder = FileFolder(self._state)
+        self._round_failures = FailureLog(log, "the elimination round")
         self._source = reasons_source
         self._peer = PeerView(reasons_source)
         self._clock = clock
@@ -112,9 +114,11 @@ class EliminationManagerServer:
                 delay_ms = (
                     min(delay_ms * 2, MAX_BACKOFF_MS) if self._peer.down else self.poll_interval_ms
                 )
-            except Exception:
-                log.exception("elimination round failed; retrying")
+            except Exception as exc:
+                self._round_failures.failed(exc, traceback=not isinstance(exc, OSError))
                 delay_ms = min(delay_ms * 2, MAX_BACKOFF_MS)
+            else:
+                self._round_failures.succeeded()
 
     def close(self) -> None:
         """Stop the loop and fold the journal into the state files."""

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from services.domain.errors import CorruptStateError, StateWriteError
+from services.storage.failure_log import FailureLog
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class DurableStore:
         self.lock_path = self.state_dir / f"{name}.lock"
         self._lock_fd: int | None = None
         self._journal_fd: int | None = None
+        self._fold_failures = FailureLog(log, f"folding the journal into {self.state_dir}")
         self._journal_lines = 0
         self._journal_size = 0
         # The last refused write, until a later one succeeds (health reports it as degraded).
@@ -304,7 +306,10 @@ class DurableStore:
             self._journal_lines = 0
             self._journal_size = 0
         except OSError as exc:
-            log.warning("cannot fold the journal into %s: %s; keeping it", self.state_dir, exc)
+            # The journal still holds every change; folding is retried, logged once.
+            self._fold_failures.failed(exc)
+        else:
+            self._fold_failures.succeeded()
 
     def close(self) -> None:
         """Release the journal file and the state dir."""

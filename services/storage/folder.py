@@ -14,6 +14,7 @@ import logging
 import threading
 
 from services.storage.durable_store import DurableState
+from services.storage.failure_log import FailureLog
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class FileFolder:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="file-folder", daemon=True)
+        self._failures = FailureLog(log, "folding the journal into the state files")
 
     def start(self) -> None:
         """Start folding."""
@@ -44,9 +46,10 @@ class FileFolder:
             self._wake.clear()
             try:
                 self.state.fold()
-            except Exception:
-                # compact() already keeps the journal when a file cannot be written.
-                log.exception("folding the journal into the state files failed")
+            except Exception as exc:  # a bug, not a disk error: compact() handles those
+                self._failures.failed(exc, traceback=True)
+            else:
+                self._failures.succeeded()
 
     def stop(self) -> None:
         """Stop the thread; the caller's close() folds one last time."""

@@ -1,0 +1,53 @@
+"""A failure that repeats is logged once, again when it changes, once when it clears."""
+
+from __future__ import annotations
+
+import errno
+import logging
+from pathlib import Path
+
+import pytest
+
+from services.storage import durable_store
+from services.storage.challengeperiod_files import open_store
+from services.storage.challengeperiod_state import ChallengePeriodState
+from services.storage.failure_log import FailureLog
+
+
+def test_one_line_per_distinct_failure_and_one_when_it_clears(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    failures = FailureLog(logging.getLogger("cpm.test"), "the round")
+    with caplog.at_level(logging.INFO, logger="cpm.test"):
+        for _ in range(50):
+            failures.failed(OSError(errno.ENOSPC, "No space left on device"))
+        failures.failed(PermissionError("token mismatch"))
+        failures.succeeded()
+        failures.succeeded()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3
+    assert "No space left on device" in lines[0] and "token mismatch" in lines[1]
+    assert lines[2] == "the round works again"
+    assert all(r.exc_info is None for r in caplog.records)  # no traceback unless asked
+
+
+def test_a_fold_that_keeps_failing_is_logged_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = ChallengePeriodState(open_store(tmp_path))
+    real = durable_store.write_json_atomic
+
+    def full_disk(path: Path, document: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(durable_store, "write_json_atomic", full_disk)
+    with caplog.at_level(logging.INFO):
+        for i in range(20):
+            state.update_reasons({f"h{i}": ("ZOMBIE", -1)})  # journalled: the change holds
+            state.fold()
+        monkeypatch.setattr(durable_store, "write_json_atomic", real)
+        assert state.fold() is True
+    folding = [r.getMessage() for r in caplog.records if "folding the journal" in r.getMessage()]
+    assert len(folding) == 2 and "works again" in folding[1]
+    assert len(state.reasons) == 20
+    state.close()
