@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         options = _parse_args(argv, environ())
     except UsageError as exc:
         return fail(str(exc), EXIT_USAGE)
-    setup_logging(options.log_level)
+    setup_logging(options.log_level, options.log_file)
 
     stop = threading.Event()
     # Put the caller's handlers back afterwards, so main() can also run inside a test.

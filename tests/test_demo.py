@@ -148,6 +148,6 @@ def test_stack_demo_feeds_the_stack_and_sigterm_stops_it(tmp_path: Path) -> None
 
         wait_until(moved, 30, "promotions and eliminations from the demo")
         assert stack.terminate(timeout_s=30) == 0
-        assert "demo: a simulated validator" in stack.errors()
+        assert "demo: a simulated validator" in stack.output()
     finally:
         stack.close()

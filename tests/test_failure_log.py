@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,28 @@ def test_a_fold_that_keeps_failing_is_logged_once(
     assert len(folding) == 2 and "works again" in folding[1]
     assert len(state.reasons) == 20
     state.close()
+
+
+def test_routine_lines_go_to_stdout_problems_to_stderr(tmp_path: Path) -> None:
+    code = (
+        "import logging\n"
+        "from services.launch import cli\n"
+        "cli.setup_logging('INFO')\n"
+        "logging.getLogger('cpm').info('routine line')\n"
+        "logging.getLogger('cpm').warning('a problem')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "routine line" in done.stdout and "a problem" not in done.stdout
+    assert "a problem" in done.stderr and "routine line" not in done.stderr
+    log_file = tmp_path / "service.log"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code.replace("('INFO')", f"('INFO', __import__('pathlib').Path({str(log_file)!r}))"),
+        ],
+        check=True,
+        timeout=60,
+    )
+    text = log_file.read_text()
+    assert "routine line" in text and "a problem" in text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import logging.handlers
 import os
 import signal
 import sys
@@ -129,22 +130,57 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_log_level_flag(parser: argparse.ArgumentParser) -> None:
-    """--log-level."""
+    """--log-level and --log-file."""
     parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="log level [%(default)s]",
     )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="append the log to PATH, rotated at 10 MiB (5 kept) "
+        "[default: INFO on stdout, warnings and errors on stderr]",
+    )
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FILE_BYTES = 10 * 1024 * 1024
+LOG_FILE_BACKUPS = 5
+
+
+class _BelowWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING
 
 
 def setup_logging(level: str, path: Path | None = None) -> None:
-    """One line per record on stderr (or appended to ``path``), with the time and the component."""
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        **({"filename": str(path)} if path is not None else {"stream": sys.stderr}),
-    )
+    """One line per record, with the time and the component.
+
+    Without ``path``: INFO and DEBUG on stdout, warnings and errors on stderr (pm2 and
+    journald file stderr as errors, so routine lines must not go there). With ``path``:
+    everything appended to that file, rotated at 10 MiB, five old files kept.
+    """
+    formatter = logging.Formatter(LOG_FORMAT)
+    handlers: list[logging.Handler]
+    if path is not None:
+        handlers = [
+            logging.handlers.RotatingFileHandler(
+                path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS
+            )
+        ]
+    else:
+        routine = logging.StreamHandler(sys.stdout)
+        routine.addFilter(_BelowWarning())
+        problems = logging.StreamHandler(sys.stderr)
+        problems.setLevel(logging.WARNING)
+        handlers = [routine, problems]
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    logging.basicConfig(level=getattr(logging, level), handlers=handlers)
     logging.getLogger("Pyro5").setLevel(logging.WARNING)
     # Pyro5's client logs every refused connection at ERROR; our callers turn those into
     # one outage line (and one recovery line) of their own.

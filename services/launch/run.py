@@ -160,7 +160,7 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
         fsync=args.fsync,
         auth_token=token,
     )
-    cli.setup_logging(args.log_level)
+    cli.setup_logging(args.log_level, args.log_file)
     configure_pyro(idle_timeout_s=args.idle_timeout_s, max_connections=args.max_connections)
     refuse_marshal()
     stop = threading.Event()
