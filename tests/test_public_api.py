@@ -5,6 +5,8 @@ from __future__ import annotations
 import configparser
 import importlib
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,22 @@ def test_every_client_method_has_one_server_method() -> None:
             # The validator's names for a call that exists under our name are aliases.
             target = ALIASES.get(name, name)
             assert hasattr(server_cls, f"{target}_rpc"), f"{server_cls.__name__} lacks {target}_rpc"
+
+
+def _console_scripts() -> list[tuple[str, str]]:
+    setup = configparser.ConfigParser()
+    setup.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    entries = setup["options.entry_points"]["console_scripts"].strip().splitlines()
+    return [
+        (name.strip(), target.split(":")[0].strip())
+        for name, target in (line.split("=") for line in entries)
+    ]
+
+
+@pytest.mark.parametrize(("command", "module"), _console_scripts())
+def test_every_command_answers_version(command: str, module: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == command and done.stdout.split()[1][0].isdigit()

@@ -34,7 +34,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="also degraded when the last challenge-period refresh is older than this",
     )
     parser.add_argument("--json", action="store_true", help="print both health dicts as JSON")
-    parser.add_argument("--version", action="version", version=f"{PROG} {cli.package_version()}")
     args = parser.parse_args(argv)
     if args.max_refresh_age_s is not None and not args.max_refresh_age_s > 0:
         raise cli.UsageError(f"{PROG}: --max-refresh-age-s must be a positive number of seconds")

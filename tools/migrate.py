@@ -145,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = cli.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--check", metavar="DIR", required=True, help="the directory to check")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--version", action="version", version=f"{PROG} {cli.package_version()}")
     try:
         args = parser.parse_args(argv)
     except cli.UsageError as exc:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from services.domain.config import DEFAULT_RULESET, RULESETS, RulesConfig, ruleset
 from services.domain.errors import InvalidInputError
@@ -26,7 +27,14 @@ EXIT_USAGE = 2
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """An ArgumentParser that raises instead of exiting, so ``main()`` owns the exit code."""
+    """An ArgumentParser that raises instead of exiting, so ``main()`` owns the exit code;
+    every command built on it takes ``--version``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "--version", action="version", version=f"{self.prog} {package_version()}"
+        )
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
