@@ -16,6 +16,7 @@ from Pyro5 import config as pyro_config
 from services.domain.errors import CorruptStateError, StateWriteError
 from services.launch import cli
 from services.shells.hosting import ServiceHost
+from services.shells.metrics import Sample, ServiceMetrics
 from services.shells.registration import NameTakenError, ServiceInfo
 from services.wire.names import MAX_MESSAGE_BYTES
 from services.wire.naming import NameServerAddress
@@ -37,6 +38,11 @@ class Service(Protocol):
 
     def close(self) -> None:
         """Stop them and leave consistent files behind."""
+
+    metrics_label: str
+
+    def metrics_sample(self) -> Sample:
+        """The state's figures for a Prometheus scrape."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,13 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
         default=DEFAULT_MAX_CONNECTIONS,
         help="open connections served at once; more are refused [%(default)s]",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=cli.port_number,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics [off]",
+    )
     spec.add_flags(parser, env)
     token = env.get("CPM_AUTH_TOKEN") or None
     try:
@@ -171,6 +184,18 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
         return cli.fail(f"{spec.prog}: {exc}", cli.EXIT_USAGE)
     except (CorruptStateError, StateWriteError) as exc:
         return cli.fail(f"{spec.prog}: {exc}", cli.EXIT_FAILURE)
+    metrics: ServiceMetrics | None = None
+    if args.metrics_port is not None:
+        metrics = ServiceMetrics(service.metrics_sample, service.metrics_label)
+        metrics.instrument(service)
+        try:
+            metrics.serve(args.metrics_port)
+        except OSError as exc:
+            service.close()
+            return cli.fail(
+                f"{spec.prog}: cannot serve metrics on 127.0.0.1:{args.metrics_port}: {exc}",
+                cli.EXIT_USAGE,
+            )
     try:
         host = ServiceHost(
             service,
@@ -187,6 +212,8 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
             cli.EXIT_USAGE,
         )
     host.registration.auth_token = token
+    if metrics is not None:
+        host.daemon.on_refused = metrics.auth_refusals.inc
     try:
         host.start()
     except NameTakenError as exc:

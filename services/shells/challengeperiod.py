@@ -83,6 +83,28 @@ class ChallengePeriodManagerServer(BulkExchange):
         self._inputs_at: float | None = None
         self._refreshed_at: float | None = None
 
+    metrics_label = "bucket"
+
+    def metrics_sample(self) -> dict[str, tuple[str, Any]]:
+        """The state's figures for a Prometheus scrape (not exposed: the metrics port's)."""
+        with self._state.lock:
+            per_bucket = {b.value: 0 for b in MinerBucket}
+            for entry in self._state.miners.values():
+                per_bucket[entry.bucket.value] += 1
+            pending = len(self._state.reasons)
+        last = self._last_refresh_ms
+        age = float("nan") if last is None else max(0.0, (self._clock() - last) / 1000)
+        duration = self._last_refresh_duration_ms
+        return {
+            "cpm_miners": ("Miners per bucket", per_bucket),
+            "cpm_pending_elimination_reasons": ("Reasons not yet recorded as rows", pending),
+            "cpm_last_refresh_age_seconds": ("Seconds since the last refresh's time", age),
+            "cpm_last_refresh_duration_seconds": (
+                "Server-side duration of the last refresh",
+                float("nan") if duration is None else duration / 1000,
+            ),
+        }
+
     @expose
     def health_check_rpc(self) -> dict[str, Any]:
         """Liveness and counts."""

@@ -130,6 +130,21 @@ class EliminationManagerServer:
 
     # -- RPC ------------------------------------------------------------------------------
 
+    metrics_label = "reason"
+
+    def metrics_sample(self) -> dict[str, tuple[str, Any]]:
+        """The state's figures for a Prometheus scrape (not exposed: the metrics port's)."""
+        with self._state.lock:
+            per_reason: dict[str, float] = {}
+            for row in self._state.rows.values():
+                reason = str(row.get("reason"))
+                per_reason[reason] = per_reason.get(reason, 0) + 1
+            departed = len(self._state.departed)
+        return {
+            "cpm_eliminations": ("Elimination rows, by reason", per_reason),
+            "cpm_departed_hotkeys": ("Hotkeys seen leaving the metagraph", departed),
+        }
+
     @expose
     def health_check_rpc(self) -> dict[str, Any]:
         """Liveness and counts."""

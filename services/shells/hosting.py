@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from Pyro5.api import Daemon
@@ -25,6 +26,8 @@ class CpmDaemon(Daemon):
 
     def __init__(self, *, verifier: ClientVerifier | None = None, **kwargs: Any) -> None:
         self._verifier = verifier
+        # Told of each refused connection (the metrics count them).
+        self.on_refused: Callable[[], object] | None = None
         super().__init__(**kwargs)
 
     def validateHandshake(self, conn: Any, data: Any) -> Any:
@@ -35,6 +38,8 @@ class CpmDaemon(Daemon):
             return self._verifier.answer(data)
         except AuthenticationError as exc:
             log.warning("refused a connection from %s: %s", _peer(conn), exc)
+            if self.on_refused is not None:
+                self.on_refused()
             raise
 
 
