@@ -32,9 +32,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.add_argument(
-            "--version", action="version", version=f"{self.prog} {package_version()}"
-        )
+        self.add_argument("--version", action="version", version=f"{self.prog} {package_version()}")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
