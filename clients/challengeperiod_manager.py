@@ -242,6 +242,11 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
         arg = dumps_arg(_plain_buckets(checkpoint_dict), "checkpoint_dict")
         self._write(self._service.sync_challenge_period_data_rpc, arg)
 
+    def export_state(self) -> dict[str, Any]:
+        """{file name: document} of every state file at one instant (``cpm-backup``)."""
+        documents: dict[str, Any] = json.loads(self._service.export_state_rpc())
+        return documents
+
     def clear_all_miners(self) -> None:
         """Remove every miner from every bucket."""
         self._write(self._service.clear_all_miners_rpc)

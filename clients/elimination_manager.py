@@ -144,6 +144,11 @@ class EliminationManager(ServiceClient[EliminationAPI]):
         )
         return info
 
+    def export_state(self) -> dict[str, Any]:
+        """{file name: document} of every state file at one instant (``cpm-backup``)."""
+        documents: dict[str, Any] = json.loads(self._service.export_state_rpc())
+        return documents
+
     # The validator's names for calls above.
 
     def get_eliminations_from_memory(self) -> list[dict[str, Any]]:

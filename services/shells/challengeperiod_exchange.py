@@ -38,6 +38,11 @@ class BulkExchange:
     # -- the validator's checkpoints -----------------------------------------------------
 
     @expose
+    def export_state_rpc(self) -> str:
+        """Every state file's document at one instant, as JSON (``cpm-backup``)."""
+        return codec.dumps(self._state.export())
+
+    @expose
     def to_checkpoint_dict_rpc(self) -> str:
         """{hotkey: CHECKPOINT_ENTRY} of every miner, as JSON."""
         with self._state.lock:

@@ -130,6 +130,11 @@ class EliminationManagerServer:
 
     # -- RPC ------------------------------------------------------------------------------
 
+    @expose
+    def export_state_rpc(self) -> str:
+        """Every state file's document at one instant, as JSON (``cpm-backup``)."""
+        return codec.dumps(self._state.export())
+
     metrics_label = "reason"
 
     def metrics_sample(self) -> dict[str, tuple[str, Any]]:

@@ -17,7 +17,6 @@ import fcntl
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from services.domain.errors import CorruptStateError, StateWriteError
+from services.storage.atomic_files import read_json, write_bytes_atomic, write_json_atomic
 from services.storage.failure_log import FailureLog
 
 log = logging.getLogger(__name__)
@@ -49,47 +49,6 @@ class TableFile:
     decode: Callable[[Any], dict[str, Any]]
     to_json: Callable[[Any], Any]
     from_json: Callable[[Any], Any]
-
-
-def write_json_atomic(path: Path, document: Any) -> None:
-    """Replace ``path`` with ``document`` so that a reader sees the old or new file, never half."""
-    write_bytes_atomic(path, json.dumps(document, separators=(",", ":"), sort_keys=True).encode())
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp file in the same dir, fsync, rename, fsync the dir."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp creates 0600; the state files are data other tools read, not secrets.
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def read_json(path: Path) -> Any:
-    """The JSON document in ``path``, None when the file is missing."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise CorruptStateError(f"cannot read state file {path}: {exc.strerror}") from exc
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptStateError(f"state file {path} is not valid JSON: {exc}") from exc
 
 
 class DurableStore:
@@ -311,6 +270,15 @@ class DurableStore:
         else:
             self._fold_failures.succeeded()
 
+    def export(self, tables: Tables, version: int) -> dict[str, Any]:
+        """{file name: document} of every state file (meta included) for ``tables`` at
+        ``version``: what the files hold after a fold, for a backup taken elsewhere."""
+        documents = {
+            spec.filename: spec.encode(tables[spec.table]) for spec in self._tables.values()
+        }
+        documents[self.meta_path.name] = {"version": version}
+        return documents
+
     def close(self) -> None:
         """Release the journal file and the state dir."""
         self._close_journal()
@@ -380,6 +348,11 @@ class DurableState:
                 return False
             self._store.compact(self.tables, self.version)
             return True
+
+    def export(self) -> dict[str, Any]:
+        """Every state file's document, one consistent instant (taken under the lock)."""
+        with self.lock:
+            return self._store.export(self.tables, self.version)
 
     def close(self) -> None:
         """Fold the journal into the files and release them."""
