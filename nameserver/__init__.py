@@ -19,7 +19,11 @@ import Pyro5.client
 import Pyro5.core
 import Pyro5.errors
 import Pyro5.nameserver
+import Pyro5.server
+from Pyro5.callcontext import current_context
 
+from services.domain.errors import AuthenticationError
+from services.wire.auth import NameChangeVerifier
 from services.wire.naming import NameServerAddress
 
 __all__ = ["EmbeddedNameServer", "parse_storage"]
@@ -37,14 +41,58 @@ def parse_storage(text: str) -> str:
     raise ValueError(f"--storage must be 'memory' or 'sql:PATH', got {text!r}")
 
 
+@Pyro5.server.expose
+class GuardedNameServer(Pyro5.nameserver.NameServer):
+    """Pyro5's name server, taking registrations and removals only with the token's proof.
+
+    Lookups and listing stay open, so ``pyro5-nsc`` and any Pyro5 client still work; only
+    changing a name needs the proof (``services.wire.auth``), so no process without the
+    token can take over, replace or remove a service's name.
+    """
+
+    def __init__(self, storage: Any, verifier: NameChangeVerifier) -> None:
+        super().__init__(storage)
+        self._verifier = verifier
+
+    def _require(self, op: str, name: str) -> None:
+        try:
+            self._verifier.check(current_context.annotations, op, name)
+        except AuthenticationError as exc:
+            log.warning("%s", exc)
+            raise PermissionError(str(exc)) from None
+
+    def register(self, name: Any, uri: Any, safe: bool = False, metadata: Any = None) -> Any:
+        """Register ``name`` when the call proves the token."""
+        self._require("register", str(name))
+        return super().register(name, uri, safe, metadata)
+
+    def set_metadata(self, name: Any, metadata: Any) -> Any:
+        """Change ``name``'s metadata when the call proves the token."""
+        self._require("register", str(name))
+        return super().set_metadata(name, metadata)
+
+    def remove(self, name: Any = None, prefix: Any = None, regex: Any = None) -> Any:
+        """Remove names when the call proves the token."""
+        self._require("remove", str(name if name is not None else prefix or regex))
+        return super().remove(name, prefix, regex)
+
+
 class _NameServerDaemon(Pyro5.nameserver.NameServerDaemon):
     """Pyro5's name server daemon, remembering its client connections so stop() can end them."""
 
-    def __init__(self, host: str, port: int, storage: str) -> None:
+    nameserver: Any  # set by Pyro5's __init__
+
+    def __init__(self, host: str, port: int, storage: str, auth_token: str | None = None) -> None:
         self._connections: set[Any] = set()
         self._connections_lock = threading.Lock()
         self._dropping = False
         super().__init__(host, port, storage=storage)
+        if auth_token:
+            # The same storage behind a guarded object, registered in the original's place.
+            guarded = GuardedNameServer(self.nameserver.storage, NameChangeVerifier(auth_token))
+            self.unregister(Pyro5.core.NAMESERVER_NAME)
+            self.register(guarded, Pyro5.core.NAMESERVER_NAME)
+            self.nameserver = guarded
 
     # validateHandshake / clientDisconnect: Pyro5's hook names, hence camelCase.
     def validateHandshake(self, conn: Any, data: Any) -> Any:
@@ -73,11 +121,19 @@ class _NameServerDaemon(Pyro5.nameserver.NameServerDaemon):
 class EmbeddedNameServer:
     """A real Pyro5 name server (no broadcast responder) serving from a daemon thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, storage: str = "memory") -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        storage: str = "memory",
+        auth_token: str | None = None,
+    ) -> None:
         # Listening once this returns. Raises OSError when the address cannot be bound and
         # sqlite3.Error when an sql storage cannot be opened: launchers map them to exit codes.
+        # With ``auth_token``, names change only with its proof (GuardedNameServer).
         self._storage = parse_storage(storage)
-        self._daemon = _NameServerDaemon(host, port, self._storage)
+        self._daemon = _NameServerDaemon(host, port, self._storage, auth_token)
         bound_port = int(self._daemon.sock.getsockname()[1])
         self._address = NameServerAddress(host, bound_port)
         self._uri = str(self._daemon.uriFor(self._daemon.nameserver))

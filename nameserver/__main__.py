@@ -61,6 +61,10 @@ def _parse_args(argv: list[str] | None, env: Mapping[str, str]) -> argparse.Name
         parse_storage(options.storage)
     except ValueError as exc:
         raise UsageError(f"{PROG}: {exc}") from None
+    token = env.get("CPM_AUTH_TOKEN")
+    if token == "":
+        raise UsageError(f"{PROG}: CPM_AUTH_TOKEN is set but empty; unset it or give a token")
+    options.auth_token = token
     return options
 
 
@@ -87,14 +91,20 @@ def _serve(options: argparse.Namespace, stop: threading.Event) -> int:
     location = f"{options.host}:{options.port}"
     refuse_marshal()
     try:
-        server = EmbeddedNameServer(options.host, options.port, storage=options.storage)
+        server = EmbeddedNameServer(
+            options.host, options.port, storage=options.storage, auth_token=options.auth_token
+        )
     except sqlite3.Error as exc:
         return fail(f"{PROG}: cannot use storage {options.storage} ({exc})", EXIT_FAILURE)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         return fail(f"{PROG}: cannot listen on {location} ({reason.lower()})", EXIT_USAGE)
     with server:
-        print(f"name server ready at {server.address} (storage {server.storage})", flush=True)
+        guarded = "; names change only with CPM_AUTH_TOKEN's proof" if options.auth_token else ""
+        print(
+            f"name server ready at {server.address} (storage {server.storage}{guarded})",
+            flush=True,
+        )
         # Wake now and then so a dead request loop ends the process instead of a silent hang.
         while not stop.wait(0.5):
             if not server.running:

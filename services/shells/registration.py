@@ -9,15 +9,19 @@ Outages and recoveries are logged once each.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import Pyro5.errors
 from Pyro5.api import Proxy
+from Pyro5.callcontext import current_context
 
 from services.domain.errors import ServiceUnavailableError
-from services.wire.auth import client_hello
+from services.storage.failure_log import FailureLog
+from services.wire.auth import NAME_PROOF_ANNOTATION, client_hello, name_proof
 from services.wire.naming import NameServerAddress, connect_nameserver
 
 log = logging.getLogger("services.shells.hosting")
@@ -55,6 +59,19 @@ def describe_holder(
     pid = health.get("pid", "unknown") if isinstance(health, dict) else "unknown"
     state_dir = health.get("state_dir", "unknown") if isinstance(health, dict) else "unknown"
     return f"{proxy._pyroUri.location} (pid {pid}, state dir {state_dir})"
+
+
+@contextlib.contextmanager
+def name_change_proof(token: str | None, op: str, name: str) -> Iterator[None]:
+    """Calls inside carry the token's proof for ``op`` of ``name`` (Pyro5 annotations)."""
+    if token is None:
+        yield
+        return
+    current_context.annotations = {NAME_PROOF_ANNOTATION: name_proof(token, op, name)}
+    try:
+        yield
+    finally:
+        current_context.annotations = {}
 
 
 @dataclass(frozen=True)
@@ -106,8 +123,10 @@ class NameRegistration:
         )
         self._outage_logged = False
         self._taken_by: str | None = None
-        # Set by the launcher before start(): proves our token when pinging a holder.
+        # Set by the launcher before start(): proves our token when pinging a holder, and
+        # to a name server that requires it for registrations and removals.
         self.auth_token: str | None = None
+        self._refusals = FailureLog(log, f"registering {info.name}")
 
     def start(self) -> None:
         """Register now if the name server answers, and keep the registration alive.
@@ -120,6 +139,10 @@ class NameRegistration:
     def _check_logging_outage(self, *, starting: bool = False) -> None:
         try:
             self._check_once(starting=starting)
+        except PermissionError as exc:
+            # A name server that checks the token refused our change: wrong or no token.
+            self.registered.clear()
+            self._refusals.failed(exc)
         except Pyro5.errors.CommunicationError as exc:
             self.registered.clear()
             if not self._outage_logged:
@@ -158,7 +181,9 @@ class NameRegistration:
                 log.info("%s is no longer held by %s", self.info.name, self._taken_by)
                 self._taken_by = None
             if current != self.uri:
-                ns.register(self.info.name, self.uri, metadata=set(self.info.metadata))
+                with name_change_proof(self.auth_token, "register", self.info.name):
+                    ns.register(self.info.name, self.uri, metadata=set(self.info.metadata))
+                self._refusals.succeeded()
                 log.info(
                     "registered %s as %s in name server %s:%d",
                     self.uri,
@@ -197,7 +222,8 @@ class NameRegistration:
         try:
             with self._ns_proxy() as ns:
                 if str(ns.lookup(self.info.name)) == self.uri:
-                    ns.remove(self.info.name)
+                    with name_change_proof(self.auth_token, "remove", self.info.name):
+                        ns.remove(self.info.name)
                     log.info("unregistered %s", self.info.name)
-        except (Pyro5.errors.CommunicationError, Pyro5.errors.NamingError):
+        except (Pyro5.errors.CommunicationError, Pyro5.errors.NamingError, PermissionError):
             pass

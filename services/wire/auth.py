@@ -79,3 +79,55 @@ class ClientVerifier:
                 raise AuthenticationError("authentication failed: replayed handshake")
             self._seen[nonce] = now + 2 * self._max_skew_ms / 1000
         return {"scheme": SCHEME, "proof": _mac(self._token, f"server|{nonce}")}
+
+
+# -- name-server changes ------------------------------------------------------------------
+#
+# With the token set, the name server accepts a registration or a removal only with a
+# proof in the call's Pyro5 annotations (the public door for per-call metadata):
+# HMAC(token, "ns|op|name|nonce|time"), fresh and never seen before. Lookups and listing
+# need none, so Pyro5's own tools keep working.
+
+NAME_PROOF_ANNOTATION = "CPMA"  # Pyro5 annotation keys are four characters
+
+
+def name_proof(token: str, op: str, name: str) -> bytes:
+    """The annotation value proving that the caller may ``op`` (register, remove) ``name``."""
+    nonce = secrets.token_hex(16)
+    t_ms = time.time_ns() // 1_000_000
+    mac = _mac(token, f"ns|{op}|{name}|{nonce}|{t_ms}")
+    return f"{nonce}|{t_ms}|{mac}".encode()
+
+
+class NameChangeVerifier:
+    """The name server's side: checks a registration's or removal's proof."""
+
+    def __init__(self, token: str, *, max_skew_ms: int = MAX_CLOCK_SKEW_MS) -> None:
+        self._token = token
+        self._max_skew_ms = max_skew_ms
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def check(self, annotations: Any, op: str, name: str) -> None:
+        """Raise AuthenticationError unless ``annotations`` prove the token for this change."""
+        raw = annotations.get(NAME_PROOF_ANNOTATION) if isinstance(annotations, dict) else None
+        if raw is None:
+            raise AuthenticationError(
+                f"{op} of {name!r} refused: this name server requires CPM_AUTH_TOKEN's proof"
+            )
+        try:
+            nonce, t_text, mac = bytes(raw).decode().split("|")
+            t_ms = int(t_text)
+        except (ValueError, TypeError, UnicodeDecodeError):
+            raise AuthenticationError(f"{op} of {name!r} refused: malformed proof") from None
+        expected = _mac(self._token, f"ns|{op}|{name}|{nonce}|{t_ms}")
+        if not hmac.compare_digest(mac, expected):
+            raise AuthenticationError(f"{op} of {name!r} refused: wrong auth token")
+        if abs(time.time_ns() // 1_000_000 - t_ms) > self._max_skew_ms:
+            raise AuthenticationError(f"{op} of {name!r} refused: proof too old or clock skew")
+        now = time.monotonic()
+        with self._lock:
+            self._seen = {n: exp for n, exp in self._seen.items() if exp > now}
+            if nonce in self._seen:
+                raise AuthenticationError(f"{op} of {name!r} refused: replayed proof")
+            self._seen[nonce] = now + 2 * self._max_skew_ms / 1000
