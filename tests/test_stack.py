@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -171,3 +172,19 @@ def test_a_child_that_exited_is_restarted_after_a_growing_delay(
     gaps = [b - a for a, b in zip(child.restarts, child.restarts[1:], strict=False)]
     assert 1 <= len(child.restarts) <= 3  # 0.2 s, then 0.4 s, then 0.8 s: not a busy loop
     assert all(g >= 0.35 for g in gaps)
+
+
+def test_the_services_stop_when_the_stack_is_killed(tmp_path: Path) -> None:
+    port = free_port()
+    stack = start_stack(port, tmp_path / "state")
+    children = _child_pids(stack.pid)
+    try:
+        assert len(children) == 2
+        stack.kill()  # SIGKILL: no chance to stop them itself
+        for pid in children:
+            wait_until(functools.partial(_gone, pid), 15, f"orphan {pid} to exit")
+    finally:
+        stack.close()
+        for pid in children:  # only ours, by PID, should the tie have failed
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

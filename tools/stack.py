@@ -10,7 +10,10 @@ Ctrl-C or SIGTERM stops everything, by PID, and exits 0.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import functools
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -66,14 +69,19 @@ class Child:
         if self.interactive:
             self.process = subprocess.Popen(self.argv)  # the terminal is its own
             return
+        tie = functools.partial(_die_with_parent, os.getpid())
         if self.log_path is None:
             self.process = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, preexec_fn=tie
             )
             return
         with open(self.log_path, "ab") as log_file:
             self.process = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+                preexec_fn=tie,
             )
 
     def ready(self) -> bool:
@@ -98,6 +106,33 @@ class Child:
             log.warning("%s did not stop in %.0f s; killing it", self.name, timeout_s)
             self.process.kill()
             self.process.wait(timeout=timeout_s)
+
+
+def _load_prctl() -> Callable[[int, int], int] | None:
+    """libc's prctl on Linux (loaded here, not in the forked child), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[[int, int], int] = ctypes.CDLL(None, use_errno=True).prctl
+        return prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child before exec: SIGTERM when the stack dies, even by SIGKILL.
+
+    An orphaned service would keep answering under its name, and a new stack would then
+    (rightly) refuse to start beside it.
+    """
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the stack died before the tie was made
+            os._exit(1)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
