@@ -65,21 +65,20 @@ class Child:
     interactive: bool = False
 
     def start(self) -> None:
-        """Start the process; its log goes to ``log_path``, else to this terminal's stderr."""
+        """Start the process; its log goes to ``log_path``, else to this stack's own stdout
+        (routine lines) and stderr (problems), where pm2 or journald collect them."""
         if self.interactive:
             self.process = subprocess.Popen(self.argv)  # the terminal is its own
             return
         tie = functools.partial(_die_with_parent, os.getpid())
         if self.log_path is None:
-            self.process = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, preexec_fn=tie
-            )
+            self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, preexec_fn=tie)
             return
         with open(self.log_path, "ab") as log_file:
             self.process = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=log_file,
                 stderr=log_file,
                 preexec_fn=tie,
             )
