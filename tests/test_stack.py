@@ -12,12 +12,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from Pyro5.api import Proxy
 
 from clients import ChallengePeriodManager, EliminationManager
 from services.domain.errors import ServiceUnavailableError
-from tests.processes import BIN, free_port, start_nameserver, start_stack, wait_until
+from tests.processes import BIN, Proc, free_port, start_nameserver, start_stack, wait_until
 from tools import stack as stack_module
-from tools.stack import DEMO_STATE_DIR, Child, _parse
+from tools.stack import DEMO_STATE_DIR, Child, _children, _parse
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -188,3 +189,54 @@ def test_the_services_stop_when_the_stack_is_killed(tmp_path: Path) -> None:
         for pid in children:  # only ours, by PID, should the tie have failed
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_service_flags_pass_through_to_the_children() -> None:
+    args = _parse(
+        [
+            "--no-fsync",
+            "--max-connections",
+            "9",
+            "--idle-timeout-s",
+            "7",
+            "--poll-interval-ms",
+            "90",
+        ]
+    )
+    cp, em = (child.argv for child in _children(args))
+    for argv in (cp, em):
+        assert "--no-fsync" in argv and argv[argv.index("--max-connections") + 1] == "9"
+        assert float(argv[argv.index("--idle-timeout-s") + 1]) == 7
+    assert em[em.index("--poll-interval-ms") + 1] == "90" and "--poll-interval-ms" not in cp
+    assert "--fsync" in next(c.argv for c in _children(_parse([])))
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(90)
+def test_with_a_token_the_stacks_name_server_takes_names_only_with_its_proof(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = {"CPM_AUTH_TOKEN": "stack-token"}
+    argv = [
+        sys.executable,
+        "-m",
+        "tools.stack",
+        "--ns-port",
+        str(port),
+        "--state-dir",
+        str(tmp_path / "state"),
+    ]
+    stack = Proc(argv, env=env)
+    try:
+        stack.wait_for_output("Ctrl-C stops everything", timeout_s=60)
+        with ChallengePeriodManager(ns_port=port, auth_token="stack-token") as cpm:
+            assert cpm.health_check()["status"] in ("ok", "degraded")
+        with (
+            Proxy(f"PYRO:Pyro.NameServer@127.0.0.1:{port}") as impostor,
+            pytest.raises(PermissionError),
+        ):
+            impostor.register("ChallengePeriodManagerServer", "PYRO:x@127.0.0.1:1")
+        assert stack.terminate(timeout_s=30) == 0
+    finally:
+        stack.close()

@@ -155,7 +155,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "[default: with --demo on a terminal]",
     )
     cli.add_log_level_flag(parser)
+    # Passed on to the services, as each takes them (see cpm-server --help).
+    parser.add_argument(
+        "--fsync",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="services flush every change to the device before acknowledging it [on]",
+    )
+    parser.add_argument("--max-connections", type=int, help="each service's connection limit")
+    parser.add_argument("--idle-timeout-s", type=float, help="each service's idle timeout")
+    parser.add_argument(
+        "--poll-interval-ms", type=int, help="the elimination service's poll for pending reasons"
+    )
     args = parser.parse_args(argv)
+    if env.get("CPM_AUTH_TOKEN") == "":
+        raise cli.UsageError("cpm-stack: CPM_AUTH_TOKEN is set but empty; unset it or give a token")
     words = sys.argv[1:] if argv is None else argv
     state_dir_given = any(a == "--state-dir" or a.startswith("--state-dir=") for a in words)
     if args.demo and not state_dir_given and not env.get("CPM_STATE_DIR"):
@@ -172,6 +186,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _children(args: argparse.Namespace) -> list[Child]:
     ns = ["--ns-host", args.ns_host, "--ns-port", str(args.ns_port)]
     common = [*ns, "--state-dir", args.state_dir, "--log-level", args.log_level]
+    common.append("--fsync" if args.fsync else "--no-fsync")
+    for flag, value in (
+        ("--max-connections", args.max_connections),
+        ("--idle-timeout-s", args.idle_timeout_s),
+    ):
+        if value is not None:
+            common += [flag, str(value)]
+    elimination_extra = (
+        [] if args.poll_interval_ms is None else ["--poll-interval-ms", str(args.poll_interval_ms)]
+    )
     python = [sys.executable, "-m"]
     address = {"ns_host": args.ns_host, "ns_port": args.ns_port, "timeout_s": 2.0}
     return [
@@ -190,7 +214,7 @@ def _children(args: argparse.Namespace) -> list[Child]:
         ),
         Child(
             "EliminationManagerServer",
-            [*python, "services.elimination_manager_server", *common],
+            [*python, "services.elimination_manager_server", *common, *elimination_extra],
             lambda: EliminationManager(**address),
         ),
     ]
@@ -298,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         refuse_marshal()
         try:
-            embedded = EmbeddedNameServer(host=args.ns_host, port=args.ns_port)
+            embedded = EmbeddedNameServer(
+                host=args.ns_host, port=args.ns_port, auth_token=cli.environ().get("CPM_AUTH_TOKEN")
+            )
         except OSError as exc:
             return cli.fail(
                 f"cpm-stack: cannot start a name server at {address}: {exc}", cli.EXIT_USAGE
