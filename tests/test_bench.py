@@ -18,6 +18,7 @@ EXPECTED = {
     "validator_cycle_ms",
     "handoff_latency_ms",
     "server_refresh",
+    "mutation_us",
     "targets",
     "duration_s",
 }
@@ -40,6 +41,7 @@ def test_quick_run_writes_the_figures(tmp_path: Path, capsys: pytest.CaptureFixt
     }
     assert set(results["reason_batches"]) == {"10", "100", "1000"}
     assert set(results["server_refresh"]) == {"ptn-2025-11", "vanta-2025-12"}
+    assert set(results["mutation_us"]) == {"fsync", "no_fsync"}
     assert all({"name", "figure", "limit", "met"} <= t.keys() for t in results["targets"])
     assert "Targets" in capsys.readouterr().out
 

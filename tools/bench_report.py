@@ -186,6 +186,10 @@ def render(results: dict[str, Any], targets: list[Target]) -> Group:
     t5 = _table("Throughput, has_miner", ["client threads", "calls/s"])
     for threads, rate in results["throughput_calls_per_s"].items():
         t5.add_row(threads, f"{rate:,.0f}")
+    t_mut = _table("One set_miner_bucket, µs", ["acknowledged after", "p50", "p99"])
+    for name, row in results.get("mutation_us", {}).items():
+        label = "flush to the device (default)" if name == "fsync" else "file system (--no-fsync)"
+        t_mut.add_row(label, f"{row['p50']:.0f}", f"{row['p99']:.0f}")
     t6 = _table("Server side", ["rule set", "miners", "refresh ms", "first refresh ms", "RSS MiB"])
     for ruleset, size, row in (
         (ruleset, size, row)
@@ -205,7 +209,7 @@ def render(results: dict[str, Any], targets: list[Target]) -> Group:
     for target in targets:
         verdict = "[green]met[/]" if target.met else "[red]not met[/]"
         t7.add_row(target.name, target.figure, target.limit, verdict)
-    return Group(t1, t2, t3, t4, t5, t6, t7)
+    return Group(t1, t2, t3, t4, t5, t_mut, t6, t7)
 
 
 def targets_json(targets: list[Target]) -> list[dict[str, Any]]:

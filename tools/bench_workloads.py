@@ -306,6 +306,23 @@ def handoff_latency(
     return latencies
 
 
+def mutation_cost(env: BenchEnv, n: int) -> dict[str, dict[str, float]]:
+    """One set_miner_bucket, acknowledged after the flush to the device (the default) and
+    after the write to the file system only (--no-fsync), each on a fresh service."""
+    figures: dict[str, dict[str, float]] = {}
+    for name, extra in (("fsync", ()), ("no_fsync", ("--no-fsync",))):
+        env.start_service("challengeperiod", *extra)
+        with env.cpm_client() as cpm:
+            figures[name] = percentiles(time_us(_new_miners(cpm), n))
+    return figures
+
+
+def _new_miners(cpm: ChallengePeriodManager) -> Callable[[], object]:
+    """A call placing a new miner each time (an unchanged entry would write nothing)."""
+    keys = (hotkey(i) for i in itertools.count())
+    return lambda: cpm.set_miner_bucket(next(keys), "CHALLENGE", 1)
+
+
 def server_refresh(env: BenchEnv, size: int, ruleset: str) -> dict[str, float]:
     """A fresh service at ``size`` miners under ``ruleset``: first and steady refresh times,
     and its RSS."""
