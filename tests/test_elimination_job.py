@@ -14,6 +14,7 @@ import pytest
 from clients import ChallengePeriodManager, EliminationManager
 from services.domain import elimination_rules as er
 from services.domain.config import PTN_2025_11, VANTA_2025_12
+from tests.hosting import pair_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -72,7 +73,8 @@ def core_setup(cpm: ChallengePeriodManager) -> None:
 
 
 @pytest.fixture
-def pair(tmp_path: Path) -> Iterator[tuple[ChallengePeriodManager, EliminationManager]]:
+def direct_pair(tmp_path: Path) -> Iterator[tuple[ChallengePeriodManager, EliminationManager]]:
+    """Both clients in direct mode, their files in tmp_path / "cpm" and tmp_path / "em"."""
     cpm = ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path / "cpm")
     em = EliminationManager(
         running_unit_tests=True, state_dir=tmp_path / "em", challengeperiod_manager=cpm
@@ -80,6 +82,21 @@ def pair(tmp_path: Path) -> Iterator[tuple[ChallengePeriodManager, EliminationMa
     yield cpm, em
     em.close()
     cpm.close()
+
+
+@pytest.fixture(params=["direct", "network"])
+def pair(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[ChallengePeriodManager, EliminationManager]]:
+    """Both clients: in direct mode, or over TCP to both services (real Pyro5 daemons on
+    port 0, each wired to a client of its peer as the launchers wire them)."""
+    if request.param == "direct":
+        yield request.getfixturevalue("direct_pair")
+        return
+    if request.node.get_closest_marker("state_files"):
+        pytest.skip("reads or reopens the direct-mode state files; the network run cannot")
+    with pair_of("remote", VANTA_2025_12, tmp_path / "network") as clients:
+        yield clients
 
 
 @pytest.fixture
@@ -297,6 +314,7 @@ def test_perf_ledger_elimination(core) -> None:
     assert em.get_elimination("miner_liquidated")["price_info"] == prices
 
 
+@pytest.mark.state_files
 def test_elimination_persistence(core, tmp_path: Path) -> None:
     """Port of Vanta tests/vali_tests/test_elimination_core.py::test_elimination_persistence."""
     _, em = core
@@ -398,6 +416,7 @@ def test_elimination_for_mdd(pair) -> None:
     assert em.get_departed_hotkeys() == {hk: {"detected_ms": NOW + 1} for hk in both}
 
 
+@pytest.mark.state_files
 def test_race_concurrent_append_elimination_row_disk_corruption(pair, tmp_path: Path) -> None:
     """Port of Vanta tests/vali_tests/test_elimination_manager.py::test_race_concurrent_append_elimination_row_disk_corruption."""  # noqa: E501
     _, em = pair
@@ -508,6 +527,7 @@ def flow_miners() -> dict[str, dict[str, Any]]:
     return {hk: miner(LOSING if hk in losing else WINNING) for hk in FLOW}
 
 
+@pytest.mark.state_files
 def test_complete_elimination_flow(flow, tmp_path: Path) -> None:
     """Port of Vanta tests/vali_tests/test_elimination_integration.py::test_complete_elimination_flow."""  # noqa: E501
     cpm, em = flow
@@ -562,6 +582,7 @@ def test_elimination_timing_and_delays(flow) -> None:
     assert em.get_elimination("old_eliminated_miner") is None
 
 
+@pytest.mark.state_files
 def test_elimination_state_consistency(pair, tmp_path: Path) -> None:
     """Port of Vanta tests/vali_tests/test_elimination_persistence_recovery.py::test_elimination_state_consistency."""  # noqa: E501
     _, em = pair
@@ -573,6 +594,7 @@ def test_elimination_state_consistency(pair, tmp_path: Path) -> None:
     assert document["eliminations"] == memory and len(memory) == 2
 
 
+@pytest.mark.state_files
 def test_departed_file_format(pair, tmp_path: Path) -> None:
     """Port of Vanta tests/vali_tests/test_reregistration.py::test_departed_file_format."""
     cpm, em = pair

@@ -13,7 +13,16 @@ import pytest
 from clients import ChallengePeriodManager, EliminationManager
 from services.domain.errors import CorruptStateError, ServiceUnavailableError
 from services.domain.models import ReasonTuple
-from tests.test_elimination_job import LOSING, NOW, WINNING, D, miner, pair, submit
+from tests.test_elimination_job import (
+    LOSING,
+    NOW,
+    WINNING,
+    D,
+    direct_pair,  # noqa: F401 - a fixture of pair
+    miner,
+    pair,
+    submit,
+)
 
 pytestmark = pytest.mark.timeout(60)
 __all__ = ["pair"]  # the fixture, shared
@@ -161,6 +170,7 @@ def without(*hotkeys: str) -> list[str]:
     return [hk for hk in REREG if hk not in hotkeys]
 
 
+@pytest.mark.state_files
 def test_departed_hotkey_tracking_on_deregistration(rereg, tmp_path: Path) -> None:
     """Port of Vanta tests/vali_tests/test_reregistration.py::test_departed_hotkey_tracking_on_deregistration."""  # noqa: E501
     cpm, em = rereg
@@ -228,6 +238,7 @@ def test_is_hotkey_re_registered_method(rereg) -> None:
     assert em.is_hotkey_re_registered("reregistered_miner") is True
 
 
+@pytest.mark.state_files
 def test_departed_hotkeys_persistence_across_restart(rereg, tmp_path: Path) -> None:
     """Port of Vanta tests/vali_tests/test_reregistration.py::test_departed_hotkeys_persistence_across_restart."""  # noqa: E501
     cpm, em = rereg
@@ -301,6 +312,7 @@ def test_a_corrupt_departed_file_is_refused_and_kept(tmp_path: Path, text: str) 
     assert (tmp_path / "departed_hotkeys.json").read_text() == text
 
 
+@pytest.mark.state_files
 def test_elimination_file_persistence(pair, tmp_path: Path) -> None:
     """Port of Vanta tests/vali_tests/test_elimination_persistence_recovery.py::test_elimination_file_persistence."""  # noqa: E501
     _, em = pair
@@ -316,6 +328,7 @@ def test_elimination_file_persistence(pair, tmp_path: Path) -> None:
     assert em.get_eliminations() == rows
 
 
+@pytest.mark.state_files
 def test_elimination_recovery_on_restart(pair, tmp_path: Path) -> None:
     """Port of Vanta tests/vali_tests/test_elimination_persistence_recovery.py::test_elimination_recovery_on_restart."""  # noqa: E501
     cpm, em = pair
@@ -382,6 +395,7 @@ def test_elimination_migration(tmp_path: Path) -> None:
         assert em.get_eliminations() == [{**row, "elimination_initiated_time_ms": None}]
 
 
+@pytest.mark.state_files
 def test_elimination_concurrent_access(pair, tmp_path: Path) -> None:
     """Port of Vanta tests/vali_tests/test_elimination_persistence_recovery.py::test_elimination_concurrent_access."""  # noqa: E501
     _, em = pair
