@@ -78,3 +78,18 @@ def test_routine_lines_go_to_stdout_problems_to_stderr(tmp_path: Path) -> None:
     )
     text = log_file.read_text()
     assert "routine line" in text and "a problem" in text
+
+
+def test_temp_files_of_an_interrupted_write_are_removed_at_start(tmp_path: Path) -> None:
+    leftovers = [
+        tmp_path / ".challengeperiod.json.k3j2.tmp",
+        tmp_path / ".challengeperiod.meta.json.9x.tmp",
+        tmp_path / ".challengeperiod.journal.a1.tmp",
+    ]
+    foreign = tmp_path / ".someone-elses.json.z.tmp"
+    for path in [*leftovers, foreign]:
+        path.write_text("{half a docu")
+    state = ChallengePeriodState(open_store(tmp_path))
+    state.close()
+    assert [p.exists() for p in leftovers] == [False, False, False]
+    assert foreign.exists()  # not one of ours: left alone

@@ -91,10 +91,25 @@ class DurableStore:
             ) from exc
         self._take_lock()
         try:
+            self._remove_leftover_temp_files()
             return self._load_locked()
         except BaseException:
             self._release_lock()
             raise
+
+    def _remove_leftover_temp_files(self) -> None:
+        """Delete the temp files of a write a killed process never finished (ours only).
+
+        The lock is ours, so no other writer of these files is running: a temp file left
+        beside them is an interrupted atomic write, and the file it was to replace is whole.
+        """
+        names = [spec.filename for spec in self._tables.values()]
+        names += [self.meta_path.name, self.journal_path.name]
+        for name in names:
+            for leftover in self.state_dir.glob(f".{name}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+                    log.info("removed %s, left by an interrupted write", leftover.name)
 
     def _take_lock(self) -> None:
         """Own the state dir for this store's files, or say which process does.
