@@ -15,6 +15,7 @@ import functools
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -30,6 +31,9 @@ from services.wire.auth import check_server_answer, client_hello
 from services.wire.errors import from_wire_error
 from services.wire.names import WIRE_SERIALIZER
 from services.wire.naming import NameServerAddress, connect_nameserver
+
+# Below this much time left, a call does not start another attempt.
+MIN_ATTEMPT_S = 0.05
 
 
 class Transport(Protocol):
@@ -159,9 +163,9 @@ class RemoteTransport:
         self._proxies: list[tuple[threading.Thread, Proxy]] = []
         self._closed = False
 
-    def resolve(self) -> str:
+    def resolve(self, timeout_s: float | None = None) -> str:
         """Look the service up by name; raises ServiceUnavailableError naming what was tried."""
-        ns = connect_nameserver(self.ns, timeout_s=self.timeout_s)
+        ns = connect_nameserver(self.ns, timeout_s=timeout_s or self.timeout_s)
         try:
             uri = str(ns.lookup(self.service_name))
         except Pyro5.errors.NamingError:
@@ -179,14 +183,26 @@ class RemoteTransport:
             self._uri = uri
         return uri
 
-    def _connect(self, fresh_lookup: bool) -> Proxy:
+    def _remaining(self, deadline: float) -> float:
+        """Seconds left of a call's ``timeout_s``; none left is ServiceUnavailableError."""
+        left = deadline - time.monotonic()
+        if left <= MIN_ATTEMPT_S:
+            raise ServiceUnavailableError(
+                f"{self.service_name} did not answer within {self.timeout_s:g} s "
+                f"(name server {self.ns.host}:{self.ns.port})"
+            )
+        return left
+
+    def _connect(self, fresh_lookup: bool, deadline: float) -> Proxy:
         uri = self._uri
         if uri is None or fresh_lookup:
-            uri = self.resolve()
+            uri = self.resolve(self._remaining(deadline))
         proxy = self._proxy_class(uri)
         # msgpack: Pyro5's own serializer over a maintained C codec (see WIRE_SERIALIZER).
         proxy._pyroSerializer = WIRE_SERIALIZER
-        proxy._pyroTimeout = self.timeout_s
+        # Connecting and the call that follows share what is left of this call's timeout;
+        # call() puts the proxy's own timeout back for the calls after it.
+        proxy._pyroTimeout = self._remaining(deadline)
         if self._auth_token is not None:
             proxy._pyroHandshake = client_hello(self._auth_token)
         try:
@@ -220,7 +236,7 @@ class RemoteTransport:
         self._local.proxy = proxy
         return proxy
 
-    def _proxy(self) -> Proxy:
+    def _proxy(self, deadline: float) -> Proxy:
         if self._closed:
             raise ServiceUnavailableError(f"client of {self.service_name} is closed")
         proxy: Proxy | None = getattr(self._local, "proxy", None)
@@ -231,12 +247,12 @@ class RemoteTransport:
             # client); nothing was sent on it, so any call may safely go on a new one.
             self._drop(proxy)
         if self._uri is None:
-            return self._connect(fresh_lookup=True)
+            return self._connect(fresh_lookup=True, deadline=deadline)
         try:
-            return self._connect(fresh_lookup=False)
+            return self._connect(fresh_lookup=False, deadline=deadline)
         except ServiceUnavailableError:
             # The service may have restarted on another port: look the name up again.
-            return self._connect(fresh_lookup=True)
+            return self._connect(fresh_lookup=True, deadline=deadline)
 
     def _drop(self, proxy: Proxy) -> None:
         self._local.proxy = None
@@ -245,8 +261,10 @@ class RemoteTransport:
         proxy._pyroRelease()
 
     def call(self, method: str, *args: Any) -> Any:
-        """One call; a broken connection is retried only for read-only methods."""
-        proxy = self._proxy()
+        """One call, within ``timeout_s`` in all; a broken connection is retried only for
+        read-only methods, in what is left of that time."""
+        deadline = time.monotonic() + self.timeout_s
+        proxy = self._proxy(deadline)
         try:
             return getattr(proxy, method)(*args)
         except Pyro5.errors.CommunicationError as exc:
@@ -258,7 +276,9 @@ class RemoteTransport:
                 ) from exc
         except Exception as exc:
             raise from_wire_error(exc) from exc
-        proxy = self._connect(fresh_lookup=True)
+        finally:
+            proxy._pyroTimeout = self.timeout_s
+        proxy = self._connect(fresh_lookup=True, deadline=deadline)
         try:
             return getattr(proxy, method)(*args)
         except Pyro5.errors.CommunicationError as exc:
@@ -266,6 +286,8 @@ class RemoteTransport:
             raise ServiceUnavailableError(f"{self.service_name} does not answer: {exc}") from exc
         except Exception as exc:
             raise from_wire_error(exc) from exc
+        finally:
+            proxy._pyroTimeout = self.timeout_s
 
     def close(self) -> None:
         """Release every proxy this transport made, in any thread."""

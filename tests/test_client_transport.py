@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from typing import Any
 
 import pytest
+from Pyro5.api import Proxy
 
 from clients import (
     ChallengePeriodManager,
@@ -17,6 +20,7 @@ from clients import (
     StateWriteError,
 )
 from clients.transport import MockTransport
+from tests.hosting import embedded_nameserver
 
 
 def recording(replies: dict[str, Any]) -> tuple[MockTransport, list[tuple[str, tuple[Any, ...]]]]:
@@ -86,3 +90,21 @@ def test_errors_from_the_service_arrive_as_the_projects_tree(
     transport, _ = recording({"refresh_now_rpc": raised})
     with pytest.raises(expected, match=str(raised)):
         ChallengePeriodManager(transport=transport).refresh_now()
+
+
+def test_a_hung_service_fails_a_call_within_its_timeout_also_when_retried() -> None:
+    with socket.socket() as hung, embedded_nameserver() as ns:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)  # accepts connections, never answers a byte
+        uri = f"PYRO:ChallengePeriodManagerServer@127.0.0.1:{hung.getsockname()[1]}"
+        with Proxy(f"PYRO:Pyro.NameServer@{ns}") as registry:
+            registry.register("ChallengePeriodManagerServer", uri)
+        cpm = ChallengePeriodManager(ns_host=ns.host, ns_port=ns.port, timeout_s=1.0)
+        try:
+            for _ in range(2):  # the second call knows the URI: connect, then look up again
+                started = time.monotonic()
+                with pytest.raises(ServiceUnavailableError):
+                    cpm.has_miner("a")
+                assert time.monotonic() - started < 1.6  # not one timeout per attempt
+        finally:
+            cpm.close()
