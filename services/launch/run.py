@@ -26,6 +26,8 @@ log = logging.getLogger("cpm.launch")
 
 DEFAULT_IDLE_TIMEOUT_S = 60.0
 DEFAULT_MAX_CONNECTIONS = 80
+# A client sends its handshake at once; an unauthenticated socket gets no more than this.
+DEFAULT_HANDSHAKE_TIMEOUT_S = 3.0
 # Short, so a refresh or a handoff round waits little on a peer that is down.
 PEER_TIMEOUT_S = 5.0
 
@@ -88,15 +90,18 @@ class _QuietIdleTimeouts(logging.Filter):
         return not (message.startswith("error during handleRequest") and "timeout" in message)
 
 
-def configure_pyro(*, idle_timeout_s: float, max_connections: int) -> None:
+def configure_pyro(*, handshake_timeout_s: float, max_connections: int) -> None:
     """Pyro5 settings for a service process; only launchers call this."""
     pyro_config.SERVERTYPE = "thread"
     # Without TCP_NODELAY, small replies wait on Nagle's algorithm.
     pyro_config.SOCK_NODELAY = True
     pyro_config.MAX_MESSAGE_SIZE = MAX_MESSAGE_BYTES
-    # Each open connection holds a worker thread: idle or half-open ones are dropped after
-    # this long so they cannot exhaust the pool (clients reconnect transparently).
-    pyro_config.COMMTIMEOUT = idle_timeout_s
+    # Each open connection holds a worker thread. Pyro5 gives an accepted socket this
+    # timeout: a connection that has not sent its handshake by then is dropped (and a
+    # refusal when the pool is full waits no longer than this for it). After the handshake
+    # CpmDaemon sets the idle timeout instead; idle sessions are dropped after that, and
+    # clients reconnect transparently.
+    pyro_config.COMMTIMEOUT = handshake_timeout_s
     pyro_config.THREADPOOL_SIZE = max_connections
     pyro_config.THREADPOOL_SIZE_MIN = min(4, max_connections)
     logging.getLogger("Pyro5.svr_threads").addFilter(_QuietIdleTimeouts())
@@ -118,6 +123,8 @@ def _check_settings(args: argparse.Namespace, token: str | None) -> None:
             f"refusing to listen on {args.host} without CPM_AUTH_TOKEN: anyone who reaches "
             "it could change the state; set the token, or pass --insecure to accept that"
         )
+    if args.handshake_timeout_s <= 0:
+        raise cli.UsageError("--handshake-timeout-s must be positive")
     if args.idle_timeout_s <= 0:
         raise cli.UsageError("--idle-timeout-s must be positive")
     if not 1 <= args.max_connections <= 10_000:
@@ -141,6 +148,12 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
         type=float,
         default=DEFAULT_IDLE_TIMEOUT_S,
         help="drop a connection idle this long [%(default)s]",
+    )
+    parser.add_argument(
+        "--handshake-timeout-s",
+        type=float,
+        default=DEFAULT_HANDSHAKE_TIMEOUT_S,
+        help="drop a connection that has not completed its handshake this long [%(default)s]",
     )
     parser.add_argument(
         "--max-connections",
@@ -174,7 +187,9 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
         auth_token=token,
     )
     cli.setup_logging(args.log_level, args.log_file)
-    configure_pyro(idle_timeout_s=args.idle_timeout_s, max_connections=args.max_connections)
+    configure_pyro(
+        handshake_timeout_s=args.handshake_timeout_s, max_connections=args.max_connections
+    )
     refuse_marshal()
     stop = threading.Event()
     cli.install_stop_handlers(stop)
@@ -204,6 +219,7 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
             port=settings.port,
             ns_address=settings.ns,
             auth_token=token,
+            idle_timeout_s=args.idle_timeout_s,
         )
     except OSError as exc:
         service.close()

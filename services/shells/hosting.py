@@ -24,8 +24,17 @@ log = logging.getLogger(__name__)
 class CpmDaemon(Daemon):
     """A Pyro5 daemon that, given a verifier, admits only clients that prove the auth token."""
 
-    def __init__(self, *, verifier: ClientVerifier | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        verifier: ClientVerifier | None = None,
+        idle_timeout_s: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._verifier = verifier
+        # A connection's socket timeout is the handshake deadline (Pyro5's COMMTIMEOUT, set
+        # short by the launcher) until it has proved itself; then the idle timeout.
+        self._idle_timeout_s = idle_timeout_s
         # Told of each refused connection (the metrics count them).
         self.on_refused: Callable[[], object] | None = None
         super().__init__(**kwargs)
@@ -33,9 +42,16 @@ class CpmDaemon(Daemon):
     def validateHandshake(self, conn: Any, data: Any) -> Any:
         """Check the client's proof; the answer carries the service's own proof."""
         if self._verifier is None:
-            return super().validateHandshake(conn, data)
+            answer = super().validateHandshake(conn, data)
+        else:
+            answer = self._check(conn, data)
+        if self._idle_timeout_s is not None:
+            conn.sock.settimeout(self._idle_timeout_s)
+        return answer
+
+    def _check(self, conn: Any, data: Any) -> Any:
         try:
-            return self._verifier.answer(data)
+            return self._verifier.answer(data)  # type: ignore[union-attr]
         except AuthenticationError as exc:
             log.warning("refused a connection from %s: %s", _peer(conn), exc)
             if self.on_refused is not None:
@@ -63,9 +79,12 @@ class ServiceHost:
         port: int,
         ns_address: NameServerAddress,
         auth_token: str | None = None,
+        idle_timeout_s: float | None = None,
     ) -> None:
         verifier = None if not auth_token else ClientVerifier(auth_token)
-        self.daemon = CpmDaemon(host=host, port=port, verifier=verifier)
+        self.daemon = CpmDaemon(
+            host=host, port=port, verifier=verifier, idle_timeout_s=idle_timeout_s
+        )
         self.uri = str(self.daemon.register(obj, objectId=info.name))
         self.registration = NameRegistration(ns_address, info, self.uri)
         self._loop = threading.Thread(
