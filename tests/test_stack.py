@@ -199,6 +199,8 @@ def test_service_flags_pass_through_to_the_children() -> None:
             "9",
             "--idle-timeout-s",
             "7",
+            "--handshake-timeout-s",
+            "2",
             "--poll-interval-ms",
             "90",
         ]
@@ -207,6 +209,7 @@ def test_service_flags_pass_through_to_the_children() -> None:
     for argv in (cp, em):
         assert "--no-fsync" in argv and argv[argv.index("--max-connections") + 1] == "9"
         assert float(argv[argv.index("--idle-timeout-s") + 1]) == 7
+        assert float(argv[argv.index("--handshake-timeout-s") + 1]) == 2
     assert em[em.index("--poll-interval-ms") + 1] == "90" and "--poll-interval-ms" not in cp
     assert "--fsync" in next(c.argv for c in _children(_parse([])))
 

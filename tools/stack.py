@@ -73,6 +73,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-connections", type=int, help="each service's connection limit")
     parser.add_argument("--idle-timeout-s", type=float, help="each service's idle timeout")
     parser.add_argument(
+        "--handshake-timeout-s", type=float, help="each service's handshake deadline"
+    )
+    parser.add_argument(
         "--poll-interval-ms", type=int, help="the elimination service's poll for pending reasons"
     )
     args = parser.parse_args(argv)
@@ -98,6 +101,7 @@ def _children(args: argparse.Namespace) -> list[Child]:
     for flag, value in (
         ("--max-connections", args.max_connections),
         ("--idle-timeout-s", args.idle_timeout_s),
+        ("--handshake-timeout-s", args.handshake_timeout_s),
     ):
         if value is not None:
             common += [flag, str(value)]
