@@ -14,6 +14,7 @@ from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from services.domain.challengeperiod_rules import drawdown_percent, has_scoring_ledger, round_dd
 from services.domain.config import RulesConfig
 from services.domain.errors import InvalidTypeError
 from services.domain.models import ReasonTuple, check_hotkey, check_number, check_time
@@ -102,21 +103,6 @@ def check_given_rows(value: Any, name: str = "rows") -> dict[str, Row]:
     return rows
 
 
-def drawdown_percent(min_mdd: float | None) -> float:
-    """The drawdown in percent from the ledger's lowest checkpoint ratio (None: none)."""
-    m = 1.0 if min_mdd is None else min(max(float(min_mdd), 0.0), 1.0)
-    if m >= 1.0:
-        return 0.0
-    if m <= 0.0:
-        return 100.0
-    return min(max((1.0 - m) * 100.0, 0.0), 100.0)
-
-
-def round_dd(pct: float) -> float:
-    """The dd a MAX_TOTAL_DRAWDOWN row records: pct to 2 places, rounding as numpy does."""
-    return round(pct * 100) / 100
-
-
 def is_anomalous_loss(lost: int, previous: int, rules: RulesConfig) -> bool:
     """True when so many hotkeys vanish at once that the metagraph itself is suspect."""
     if lost == 0 or previous == 0:
@@ -167,7 +153,7 @@ def plan_drawdown(
     new: list[Row] = []
     for hk in maincomp:
         m = miners.get(hk)
-        if m is None or hk in rows or m.n_checkpoints < 1 or m.ledger_start_ms is None:
+        if m is None or hk in rows or not has_scoring_ledger(m):
             continue
         pct = drawdown_percent(m.min_mdd)
         if pct >= rules.max_drawdown_percent:  # compared unrounded, as the reference does
