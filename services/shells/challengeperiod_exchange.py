@@ -92,6 +92,4 @@ class BulkExchange:
     @rpc
     def remove_miners_rpc(self, hotkeys: Any) -> int:
         """Remove these miners from the buckets; returns how many were in one."""
-        wanted = check_hotkeys(codec.loads_arg(hotkeys, "hotkeys"))
-        with self._state.lock:
-            return sum(1 for hk in dict.fromkeys(wanted) if self._state.remove_miner(hk))
+        return self._state.remove_miners(check_hotkeys(codec.loads_arg(hotkeys, "hotkeys")))

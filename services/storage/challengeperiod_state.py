@@ -96,11 +96,15 @@ class ChallengePeriodState(DurableState):
 
     def remove_miner(self, hotkey: str) -> bool:
         """Remove one miner; True when it existed."""
+        return self.remove_miners([hotkey]) == 1
+
+    def remove_miners(self, hotkeys: Iterable[str]) -> int:
+        """Remove these miners in one durable change; returns how many existed."""
         with self.lock:
-            if hotkey not in self.miners:
-                return False
-            self._commit([("del", "miners", hotkey)])
-            return True
+            wanted = dict.fromkeys(hotkeys)
+            ops: list[Op] = [("del", "miners", hk) for hk in wanted if hk in self.miners]
+            self._commit(ops)
+            return len(ops)
 
     def replace_miners(self, miners: Mapping[str, MinerEntry]) -> list[str]:
         """Replace every miner at once, in one durable change; returns the hotkeys removed."""
