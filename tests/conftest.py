@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clients import ChallengePeriodManager
+from clients import ChallengePeriodManager, EliminationManager
 from tests.hosting import embedded_nameserver, hosted_challengeperiod
 from tests.processes import Proc, free_port, start_cpm_server, start_nameserver
 
@@ -52,6 +52,18 @@ def network_client(tmp_path: Path) -> Iterator[ChallengePeriodManager]:
         ChallengePeriodManager(ns_host=ns.host, ns_port=ns.port, timeout_s=5.0) as client,
     ):
         yield client
+
+
+@pytest.fixture
+def direct_pair(tmp_path: Path) -> Iterator[tuple[ChallengePeriodManager, EliminationManager]]:
+    """Both clients in direct mode, their files in tmp_path / "cpm" and tmp_path / "em"."""
+    cpm = ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path / "cpm")
+    em = EliminationManager(
+        running_unit_tests=True, state_dir=tmp_path / "em", challengeperiod_manager=cpm
+    )
+    yield cpm, em
+    em.close()
+    cpm.close()
 
 
 @pytest.fixture

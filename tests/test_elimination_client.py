@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,14 +14,11 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def pair(tmp_path: Path) -> Iterator[tuple[ChallengePeriodManager, EliminationManager]]:
-    cpm = ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path / "cpm")
-    em = EliminationManager(
-        running_unit_tests=True, state_dir=tmp_path / "em", challengeperiod_manager=cpm
-    )
-    yield cpm, em
-    em.close()
-    cpm.close()
+def pair(
+    direct_pair: tuple[ChallengePeriodManager, EliminationManager],
+) -> tuple[ChallengePeriodManager, EliminationManager]:
+    """Both clients in direct mode (the suite's direct_pair)."""
+    return direct_pair
 
 
 def test_append_get_and_delete_rows(pair) -> None:

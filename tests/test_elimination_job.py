@@ -72,18 +72,6 @@ def core_setup(cpm: ChallengePeriodManager) -> None:
     submit(cpm, CORE, core_miners(), CORE)
 
 
-@pytest.fixture
-def direct_pair(tmp_path: Path) -> Iterator[tuple[ChallengePeriodManager, EliminationManager]]:
-    """Both clients in direct mode, their files in tmp_path / "cpm" and tmp_path / "em"."""
-    cpm = ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path / "cpm")
-    em = EliminationManager(
-        running_unit_tests=True, state_dir=tmp_path / "em", challengeperiod_manager=cpm
-    )
-    yield cpm, em
-    em.close()
-    cpm.close()
-
-
 @pytest.fixture(params=["direct", "network"])
 def pair(
     request: pytest.FixtureRequest, tmp_path: Path

@@ -18,7 +18,6 @@ from tests.test_elimination_job import (
     NOW,
     WINNING,
     D,
-    direct_pair,  # noqa: F401 - a fixture of pair
     miner,
     pair,
     submit,
