@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from typing import Any
 
@@ -70,9 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parse(argv)
     except cli.UsageError as exc:
         return cli.fail(str(exc), cli.EXIT_USAGE)
-    # Pyro5 logs refused connections itself; a monitor wants our one line only.
-    logging.getLogger("Pyro5").setLevel(logging.CRITICAL)
-    logging.getLogger("Pyro5").addHandler(logging.NullHandler())
+    cli.quiet_pyro_logging()  # Pyro5 logs refused connections itself; ours is one line
     address = {"ns_host": args.ns_host, "ns_port": args.ns_port, "timeout_s": TIMEOUT_S}
     try:
         cpm = _health(ChallengePeriodManager(**address))

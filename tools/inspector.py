@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import sys
 import threading
@@ -172,9 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parse(argv)
     except cli.UsageError as exc:
         return cli.fail(str(exc), cli.EXIT_USAGE)
-    # Pyro5 logs refused connections itself; the user gets our one line instead.
-    logging.getLogger("Pyro5").setLevel(logging.CRITICAL)
-    logging.getLogger("Pyro5").addHandler(logging.NullHandler())
+    cli.quiet_pyro_logging()  # Pyro5 logs refused connections itself; ours is one line
     source: Source | None = None
     try:
         source = Source(NameServerAddress(args.ns_host, args.ns_port))

@@ -193,6 +193,12 @@ def setup_logging(level: str, path: Path | None = None) -> None:
     logging.getLogger("Pyro5.client").setLevel(logging.CRITICAL)
 
 
+def quiet_pyro_logging() -> None:
+    """Silence Pyro5's own log lines: a one-shot client command prints its one line instead."""
+    logging.getLogger("Pyro5").setLevel(logging.CRITICAL)
+    logging.getLogger("Pyro5").addHandler(logging.NullHandler())
+
+
 def fail(message: str, code: int) -> int:
     """Print a one-line reason on stderr and return the exit code."""
     print(message.splitlines()[0] if message else "error", file=sys.stderr)
