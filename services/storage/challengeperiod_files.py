@@ -18,10 +18,6 @@ REASONS_FILE = "elimination_reasons.json"
 _LEGACY_KEYS = {"testing": MinerBucket.CHALLENGE, "success": MinerBucket.MAINCOMP}
 
 
-def _is_time_value(value: Any) -> bool:
-    return isinstance(_integral(value), int) and not isinstance(value, bool)
-
-
 def _is_legacy(raw: dict[str, Any]) -> bool:
     # Legacy files map "testing"/"success" to {hotkey: start}; current files map hotkeys to
     # entry dicts, whose values are never plain ints.
@@ -29,10 +25,7 @@ def _is_legacy(raw: dict[str, Any]) -> bool:
         bool(raw)
         and set(raw) <= set(_LEGACY_KEYS)
         and all(
-            isinstance(group, dict)
-            and all(
-                isinstance(_integral(v), int) and not isinstance(v, bool) for v in group.values()
-            )
+            isinstance(group, dict) and all(_is_time_value(v) for v in group.values())
             for group in raw.values()
         )
     )
@@ -46,6 +39,11 @@ def _integral(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def _is_time_value(value: Any) -> bool:
+    """An int time, or an integral float one (not a bool)."""
+    return isinstance(_integral(value), int) and not isinstance(value, bool)
 
 
 def decode_miners(raw: Any) -> dict[str, MinerEntry]:

@@ -18,11 +18,6 @@ class FailureLog:
         self.what = what
         self._last: str | None = None
 
-    @property
-    def failing(self) -> bool:
-        """True between a failure and the next success."""
-        return self._last is not None
-
     def failed(self, exc: BaseException, *, traceback: bool = False) -> None:
         """Note a failure; logged only when it is new or different from the last one (with
         its traceback then, when asked: an unexpected error is worth one)."""
