@@ -67,7 +67,7 @@ def test_reason_batches_replay_after_a_crash(tmp_path: Path) -> None:
     # No close(): the journal is not folded into the files, as after a SIGKILL, which
     # also drops the process's descriptors (and with them its lock on the state dir).
     state._store._close_journal()
-    state._store._release_lock()
+    state._store._dir_lock.release()
     reopened = ChallengePeriodState(open_store(tmp_path))
     assert reopened.version == version == 2
     assert reopened.reasons == {

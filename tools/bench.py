@@ -78,7 +78,7 @@ def run(effort: work.Effort, console: Console) -> dict[str, Any]:
         # cycles eliminated would otherwise leave a refresh less to do.
         env.start_service("elimination")
         console.log("a mutation's cost, flushed to the device or not")
-        results["mutation_us"] = work.mutation_cost(env, effort.lookups // 10)
+        results["mutation_us"] = work.mutation_cost(env, effort.lookups // 10, effort.throughput_s)
         results["server_refresh"] = {}
         for rules in RULESETS:
             sizes = results["server_refresh"][rules] = {}

@@ -16,6 +16,8 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
+from tools.bench_workloads import WRITER_THREADS
+
 
 @dataclass(frozen=True)
 class Target:
@@ -186,10 +188,15 @@ def render(results: dict[str, Any], targets: list[Target]) -> Group:
     t5 = _table("Throughput, has_miner", ["client threads", "calls/s"])
     for threads, rate in results["throughput_calls_per_s"].items():
         t5.add_row(threads, f"{rate:,.0f}")
-    t_mut = _table("One set_miner_bucket, µs", ["acknowledged after", "p50", "p99"])
+    t_mut = _table(
+        "set_miner_bucket",
+        ["acknowledged after", "p50 µs", "p99 µs", f"writes/s, {WRITER_THREADS} threads"],
+    )
     for name, row in results.get("mutation_us", {}).items():
         label = "flush to the device (default)" if name == "fsync" else "file system (--no-fsync)"
-        t_mut.add_row(label, f"{row['p50']:.0f}", f"{row['p99']:.0f}")
+        t_mut.add_row(
+            label, f"{row['p50']:.0f}", f"{row['p99']:.0f}", f"{row['writes_per_s']:,.0f}"
+        )
     t6 = _table("Server side", ["rule set", "miners", "refresh ms", "first refresh ms", "RSS MiB"])
     for ruleset, size, row in (
         (ruleset, size, row)

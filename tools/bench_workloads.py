@@ -259,17 +259,40 @@ def _lookups_s(client: ChallengePeriodManager, signals: list[str]) -> float:
 
 def throughput(cpm: ChallengePeriodManager, threads: int, seconds: float) -> float:
     """Calls per second of ``has_miner`` from ``threads`` threads sharing one client."""
+
+    def lookups(index: int) -> Callable[[], object]:
+        keys = itertools.cycle([hotkey(i) for i in range(index, 256 + index)])
+        return lambda: cpm.has_miner(next(keys))
+
+    return calls_per_s(lookups, threads, seconds)
+
+
+def writes_per_s(cpm: ChallengePeriodManager, threads: int, seconds: float) -> float:
+    """Calls per second of ``set_miner_bucket`` (each a new miner, so each one a durable
+    change) from ``threads`` threads sharing one client."""
+
+    def writes(index: int) -> Callable[[], object]:
+        keys = (f"{hotkey(index)}-{i}" for i in itertools.count())
+        return lambda: cpm.set_miner_bucket(next(keys), "CHALLENGE", 1)
+
+    return calls_per_s(writes, threads, seconds)
+
+
+def calls_per_s(
+    make_call: Callable[[int], Callable[[], object]], threads: int, seconds: float
+) -> float:
+    """Calls per second from ``threads`` threads, each repeating its ``make_call(index)``."""
     barrier = threading.Barrier(threads + 1)
     counts = [0] * threads
     stop = threading.Event()
 
     def worker(index: int) -> None:
-        keys = itertools.cycle([hotkey(i) for i in range(index, 256 + index)])
-        cpm.has_miner(hotkey(0))  # connect this thread's proxy before the clock starts
+        call = make_call(index)
+        call()  # connect this thread's proxy before the clock starts
         barrier.wait()
         done = 0
         while not stop.is_set():
-            cpm.has_miner(next(keys))
+            call()
             done += 1
         counts[index] = done
 
@@ -306,14 +329,19 @@ def handoff_latency(
     return latencies
 
 
-def mutation_cost(env: BenchEnv, n: int) -> dict[str, dict[str, float]]:
+WRITER_THREADS = 8
+
+
+def mutation_cost(env: BenchEnv, n: int, seconds: float) -> dict[str, dict[str, float]]:
     """One set_miner_bucket, acknowledged after the flush to the device (the default) and
-    after the write to the file system only (--no-fsync), each on a fresh service."""
+    after the write to the file system only (--no-fsync), each on a fresh service; and the
+    writes per second of WRITER_THREADS concurrent writers (which share flushes)."""
     figures: dict[str, dict[str, float]] = {}
     for name, extra in (("fsync", ()), ("no_fsync", ("--no-fsync",))):
         env.start_service("challengeperiod", *extra)
         with env.cpm_client() as cpm:
             figures[name] = percentiles(time_us(_new_miners(cpm), n))
+            figures[name]["writes_per_s"] = writes_per_s(cpm, WRITER_THREADS, seconds)
     return figures
 
 

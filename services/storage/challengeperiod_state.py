@@ -9,7 +9,8 @@ from typing import Any
 from services.domain.challengeperiod_rules import RefreshOutcome
 from services.domain.models import MinerBucket, MinerEntry, ReasonTuple
 from services.storage.change_log import ChangeLog
-from services.storage.durable_store import DurableState, DurableStore, Op
+from services.storage.durable_state import DurableState
+from services.storage.durable_store import DurableStore, Op
 
 
 class ChallengePeriodState(DurableState):

@@ -2,7 +2,11 @@
 
 A change is one journal line ``{"v": version, "ops": [...]}`` appended before the change is
 applied in memory, so every acknowledged change survives a SIGKILL (and, with ``fsync``,
-power loss). The table files keep the validators' own formats; they are rewritten
+power loss). With ``fsync`` the flush is a group commit: a writer appends its line under
+the state lock, releases the lock, and then waits until one ``fdatasync`` has covered its
+line; writers that arrive while a flush runs share the next one, so a call never returns
+before its change is on the device and concurrent writers do not queue for one flush each.
+The table files keep the validators' own formats; they are rewritten
 atomically (temp file, fsync, rename, fsync of the dir) when the journal is folded into
 them: at start, at a clean stop, and whenever the journal grows past a bound. A torn last
 journal line is a change that was never acknowledged and is dropped; any other bad line,
@@ -13,18 +17,18 @@ file is never overwritten.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from services.domain.errors import CorruptStateError, StateWriteError
 from services.storage.atomic_files import read_json, write_bytes_atomic, write_json_atomic
+from services.storage.dir_lock import DirLock
 from services.storage.failure_log import FailureLog
 
 log = logging.getLogger(__name__)
@@ -73,13 +77,22 @@ class DurableStore:
         self.journal_path = self.state_dir / f"{name}.journal"
         self.meta_path = self.state_dir / f"{name}.meta.json"
         self.lock_path = self.state_dir / f"{name}.lock"
-        self._lock_fd: int | None = None
+        self._dir_lock = DirLock(self.state_dir, self.lock_path)
         self._journal_fd: int | None = None
         self._fold_failures = FailureLog(log, f"folding the journal into {self.state_dir}")
         self._journal_lines = 0
         self._journal_size = 0
         # The last refused write, until a later one succeeds (health reports it as degraded).
         self.write_error: str | None = None
+        # Group commit: the version of the last line appended, and of the last one flushed.
+        # One flush runs at a time; a waiter whose line a finished flush covered goes at once.
+        self._flushed = threading.Condition()
+        self._flushing = False
+        self._written_version = 0
+        self._durable_version = 0
+        # Set when a flush failed: memory is then ahead of the device, so every write is
+        # refused until a fold has written the whole state again (see ``compact``).
+        self._flush_failure: str | None = None
 
     def load(self) -> tuple[Tables, int]:
         """Read the files, replay the journal, fold it in; returns (tables, version)."""
@@ -89,12 +102,12 @@ class DurableStore:
             raise StateWriteError(
                 f"cannot create state dir {self.state_dir}: {exc.strerror}"
             ) from exc
-        self._take_lock()
+        self._dir_lock.take()
         try:
             self._remove_leftover_temp_files()
             return self._load_locked()
         except BaseException:
-            self._release_lock()
+            self._dir_lock.release()
             raise
 
     def _remove_leftover_temp_files(self) -> None:
@@ -110,32 +123,6 @@ class DurableStore:
                 with contextlib.suppress(OSError):
                     leftover.unlink()
                     log.info("removed %s, left by an interrupted write", leftover.name)
-
-    def _take_lock(self) -> None:
-        """Own the state dir for this store's files, or say which process does.
-
-        Two processes appending to one journal would interleave and lose changes. The lock
-        is the kernel's (flock), so a process that dies, even by SIGKILL, releases it.
-        """
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise StateWriteError(
-                f"state dir {self.state_dir} is in use by another process (pid {holder}): "
-                f"one service per state dir ({self.lock_path.name} is held)"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_fd = fd
-
-    def _release_lock(self) -> None:
-        if self._lock_fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._lock_fd)  # closing the descriptor releases the flock
-            self._lock_fd = None
 
     def _load_locked(self) -> tuple[Tables, int]:
         tables, version = self.read()
@@ -160,17 +147,7 @@ class DurableStore:
 
     def holder(self) -> str | None:
         """The pid of the process holding this store's lock, or None when nobody does."""
-        try:
-            fd = os.open(self.lock_path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-        finally:
-            os.close(fd)  # also releases a shared lock taken just now
-        return None
+        return self._dir_lock.holder()
 
     def _read_version(self) -> int:
         raw = read_json(self.meta_path)
@@ -221,7 +198,13 @@ class DurableStore:
             raise ValueError(f"unknown op {kind!r}")
 
     def commit(self, version: int, ops: list[Op]) -> None:
-        """Make ``ops`` durable as change ``version``, or raise StateWriteError leaving no trace."""
+        """Journal ``ops`` as change ``version``, or raise StateWriteError leaving no trace.
+
+        The line is written but, with ``fsync``, not yet flushed: the caller releases the
+        state lock and then calls ``wait_durable(version)`` before acknowledging.
+        """
+        if self._flush_failure is not None:
+            raise StateWriteError(f"{self._flush_failure}; the change was not applied")
         encoded: list[list[Any]] = []
         for op in ops:
             kind, table = op[0], op[1]
@@ -233,6 +216,7 @@ class DurableStore:
             else:
                 encoded.append(list(op))
         self._append(json.dumps({"v": version, "ops": encoded}, separators=(",", ":")).encode())
+        self._written_version = version
 
     def _append(self, line: bytes) -> None:
         """Append one journal line (no newline in it) and flush it as configured."""
@@ -241,8 +225,6 @@ class DurableStore:
         try:
             fd = self._open_journal()
             _write_all(fd, line)
-            if self.fsync:
-                os.fdatasync(fd)
         except OSError as exc:
             if fd is not None:
                 # A partly written line would corrupt every line appended after it.
@@ -258,6 +240,59 @@ class DurableStore:
         self._journal_lines += 1
         self._journal_size += len(line)
 
+    def wait_durable(self, version: int) -> None:
+        """Return once change ``version`` is on the device (at once without ``fsync``).
+
+        Called without the state lock. When no flush runs, the waiter flushes every line
+        written so far; otherwise it waits for the running flush and returns if that one
+        covered its line. A failed flush raises StateWriteError to each waiter it did not
+        cover, and stops all writes until a fold succeeds.
+        """
+        if not self.fsync:
+            return
+        with self._flushed:
+            while True:
+                if self._durable_version >= version:
+                    return
+                if self._flush_failure is not None:
+                    raise StateWriteError(
+                        f"{self._flush_failure}; the change may not survive a power loss"
+                    )
+                if not self._flushing:
+                    break
+                self._flushed.wait()
+            self._flushing = True
+            target = self._written_version
+        try:
+            if self._journal_fd is not None:
+                os.fdatasync(self._journal_fd)
+        except OSError as exc:
+            failure = f"state dir {self.state_dir} refused a flush: {exc.strerror or exc}"
+            with self._flushed:
+                self._flush_failure = failure
+                self.write_error = failure
+                self._flushing = False
+                self._flushed.notify_all()
+            raise StateWriteError(f"{failure}; the change may not survive a power loss") from exc
+        with self._flushed:
+            self._durable_version = max(self._durable_version, target)
+            self._flushing = False
+            self._flushed.notify_all()
+
+    @contextlib.contextmanager
+    def _no_flush_running(self) -> Iterator[None]:
+        """Hold the flusher's slot: no flush uses the journal's descriptor meanwhile."""
+        with self._flushed:
+            while self._flushing:
+                self._flushed.wait()
+            self._flushing = True
+        try:
+            yield
+        finally:
+            with self._flushed:
+                self._flushing = False
+                self._flushed.notify_all()
+
     def due_for_compaction(self) -> bool:
         """True when the journal must be folded now: past its bound, or after every change."""
         return self._journal_lines >= self.compact_after or (
@@ -265,11 +300,20 @@ class DurableStore:
         )
 
     def has_unfolded(self) -> bool:
-        """True when the journal holds changes the files do not."""
-        return self._journal_lines > 0
+        """True when the journal holds changes the files do not, or a flush failed."""
+        return self._journal_lines > 0 or self._flush_failure is not None
 
     def compact(self, tables: Tables, version: int) -> None:
-        """Fold the journal into the table files; keeps the journal if a file cannot be written."""
+        """Fold the journal into the table files; keeps the journal if a file cannot be written.
+
+        The files are flushed before they replace the old ones, so after a fold every change
+        up to ``version`` is on the device, and a failed flush is healed. The caller holds
+        the state lock; it waits for a running flush, which uses the journal's descriptor.
+        """
+        with self._no_flush_running():
+            self._compact(tables, version)
+
+    def _compact(self, tables: Tables, version: int) -> None:
         try:
             for spec in self._tables.values():
                 write_json_atomic(self.state_dir / spec.filename, spec.encode(tables[spec.table]))
@@ -279,6 +323,11 @@ class DurableStore:
             write_bytes_atomic(self.journal_path, b"")
             self._journal_lines = 0
             self._journal_size = 0
+            self._durable_version = max(self._durable_version, version)
+            if self._flush_failure is not None:
+                log.warning("%s earlier; the whole state is on disk again", self._flush_failure)
+                self._flush_failure = None
+                self.write_error = None
         except OSError as exc:
             # The journal still holds every change; folding is retried, logged once.
             self._fold_failures.failed(exc)
@@ -297,7 +346,7 @@ class DurableStore:
     def close(self) -> None:
         """Release the journal file and the state dir."""
         self._close_journal()
-        self._release_lock()
+        self._dir_lock.release()
 
     def _open_journal(self) -> int:
         if self._journal_fd is None:
@@ -319,58 +368,3 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-class DurableState:
-    """Tables held in memory under one lock; each change is journalled, then applied.
-
-    Subclasses add the operations of one service. Single-key reads may go without the lock
-    (a dict lookup is atomic under the GIL); anything that iterates or changes the tables
-    holds it, so no reader ever sees half of a change.
-    """
-
-    def __init__(self, store: DurableStore) -> None:
-        self._store = store
-        self.lock = threading.RLock()
-        self.tables, self.version = store.load()
-
-    def _commit(self, ops: list[Op]) -> None:
-        """Journal ``ops`` as the next version, then apply them; the caller holds the lock."""
-        if not ops:
-            return
-        self._store.commit(self.version + 1, ops)
-        self.version += 1
-        for op in ops:
-            table = self.tables[op[1]]
-            if op[0] == "set":
-                table[op[2]] = op[3]
-            elif op[0] == "merge":
-                table.update(op[2])
-            else:
-                table.pop(op[2], None)
-        if self._store.due_for_compaction():
-            self._store.compact(self.tables, self.version)
-
-    @property
-    def store(self) -> DurableStore:
-        """The store under these tables (its state dir and last write error, for health)."""
-        return self._store
-
-    def fold(self) -> bool:
-        """Fold the journal into the files if it holds anything; True when it did."""
-        with self.lock:
-            if not self._store.has_unfolded():
-                return False
-            self._store.compact(self.tables, self.version)
-            return True
-
-    def export(self) -> dict[str, Any]:
-        """Every state file's document, one consistent instant (taken under the lock)."""
-        with self.lock:
-            return self._store.export(self.tables, self.version)
-
-    def close(self) -> None:
-        """Fold the journal into the files and release them."""
-        with self.lock:
-            self._store.compact(self.tables, self.version)
-            self._store.close()

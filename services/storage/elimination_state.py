@@ -24,7 +24,8 @@ from services.storage.departed_files import (
     encode_departed,
     encode_expired,
 )
-from services.storage.durable_store import DurableState, DurableStore, Op, TableFile
+from services.storage.durable_state import DurableState
+from services.storage.durable_store import DurableStore, Op, TableFile
 
 log = logging.getLogger("cpm.elimination")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from services.storage.durable_store import DurableState
+from services.storage.durable_state import DurableState
 from services.storage.failure_log import FailureLog
 
 log = logging.getLogger(__name__)

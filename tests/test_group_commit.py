@@ -1,0 +1,102 @@
+"""Group commit: concurrent writers share one flush, and none is acknowledged before it."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services import ChallengePeriodManagerServer
+from services.storage import durable_store
+
+WRITERS = 8
+CHANGES_PER_WRITER = 25
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[ChallengePeriodManagerServer]:
+    service = ChallengePeriodManagerServer(tmp_path, fsync=True)
+    yield service
+    service.close()
+
+
+def _hotkeys_in(journal: Path) -> set[str]:
+    found: set[str] = set()
+    for line in journal.read_bytes().split(b"\n"):
+        if line:
+            found.update(op[2] for op in json.loads(line)["ops"] if op[0] == "set")
+    return found
+
+
+def test_concurrent_writers_share_flushes_and_each_waits_for_its_own(
+    server: ChallengePeriodManagerServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = tmp_path / "challengeperiod.journal"
+    real = os.fdatasync
+    flushed: set[str] = set()
+    flushes = 0
+    guard = threading.Lock()
+
+    def slow_flush(fd: int) -> None:
+        nonlocal flushes
+        time.sleep(0.002)  # a device flush takes time; writers arrive meanwhile
+        real(fd)
+        on_device = _hotkeys_in(journal)
+        with guard:
+            flushes += 1
+            flushed.update(on_device)
+
+    monkeypatch.setattr(durable_store.os, "fdatasync", slow_flush)
+    early: list[str] = []
+
+    def writer(number: int) -> None:
+        for index in range(CHANGES_PER_WRITER):
+            hotkey = f"w{number}-{index}"
+            assert server.set_miner_bucket_rpc(hotkey, "CHALLENGE", 1_000 + index) is True
+            with guard:
+                if hotkey not in flushed:
+                    early.append(hotkey)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+
+    changes = WRITERS * CHANGES_PER_WRITER
+    assert early == [], f"acknowledged before their flush: {early[:5]}"
+    assert len(flushed) == changes
+    # One flush per change would be `changes` flushes; sharing makes far fewer.
+    assert flushes <= changes // 2, f"{flushes} flushes for {changes} changes"
+
+
+def test_a_failed_flush_refuses_writes_until_a_fold_heals_it(
+    server: ChallengePeriodManagerServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(durable_store.os, "fdatasync", broken)
+    with pytest.raises(OSError, match="refused a flush: Input/output error"):
+        server.set_miner_bucket_rpc("a", "CHALLENGE", 1)
+    monkeypatch.undo()
+
+    # Memory is ahead of the device now: nothing more is accepted, and health says why.
+    with pytest.raises(OSError, match="the change was not applied"):
+        server.set_miner_bucket_rpc("b", "CHALLENGE", 2)
+    assert server.has_miner_rpc("b") is False
+    health = server.health_check_rpc()
+    assert health["status"] == "degraded"
+    assert any("refused a flush" in problem for problem in health["problems"])
+
+    # A fold writes (and flushes) the whole state: writes are accepted again.
+    assert server._state.fold() is True
+    assert server.health_check_rpc()["status"] == "ok"
+    assert server.set_miner_bucket_rpc("b", "CHALLENGE", 2) is True
