@@ -20,7 +20,6 @@ from Pyro5.api import behavior, expose
 
 from services.domain import challengeperiod_rules, fast_checks
 from services.domain.config import VANTA_2025_12, RulesConfig
-from services.domain.errors import ServiceUnavailableError
 from services.domain.models import (
     MinerBucket,
     check_bucket,
@@ -32,6 +31,7 @@ from services.domain.models import (
 from services.domain.refresh_inputs import EMPTY_INPUTS, RefreshInputs, parse_refresh_inputs
 from services.domain.timeutil import now_ms
 from services.shells.challengeperiod_exchange import BulkExchange
+from services.shells.eliminated_view import EliminatedSource, EliminatedView
 from services.shells.problems import health_fields, overdue
 from services.storage.challengeperiod_files import open_store
 from services.storage.challengeperiod_state import ChallengePeriodState
@@ -42,9 +42,6 @@ from services.wire.errors import rpc
 from services.wire.names import CHALLENGEPERIOD_SERVICE
 
 log = logging.getLogger("cpm.challengeperiod")
-
-
-EliminatedSource = Callable[[], "set[str] | frozenset[str]"]
 
 
 @behavior(instance_mode="single")
@@ -66,9 +63,7 @@ class ChallengePeriodManagerServer(BulkExchange):
             open_store(Path(state_dir), fsync=fsync, fold_every_change=fold_every_change)
         )
         self._folder = FileFolder(self._state)
-        self._eliminated_source = eliminated_source
-        self._known_eliminated: frozenset[str] = frozenset()
-        self._source_down_logged = False
+        self._eliminated = EliminatedView(eliminated_source)
         self._clock = clock
         self._inputs: RefreshInputs | None = None
         self._inputs_seq = 0
@@ -109,7 +104,7 @@ class ChallengePeriodManagerServer(BulkExchange):
     def health_check_rpc(self) -> dict[str, Any]:
         """Liveness and counts."""
         counts = self._state.counts()
-        problems = ["elimination service unreachable"] if self._source_down_logged else []
+        problems = ["elimination service unreachable"] if self._eliminated.down else []
         interval = self._loop_interval_ms
         if interval is not None and overdue(
             self._refreshed_at, self._inputs_at, interval, time.monotonic()
@@ -164,11 +159,11 @@ class ChallengePeriodManagerServer(BulkExchange):
     @property
     def has_eliminated_source(self) -> bool:
         """True when the service knows where to learn eliminated hotkeys from."""
-        return self._eliminated_source is not None
+        return self._eliminated.has_source
 
     def set_eliminated_source(self, source: EliminatedSource) -> None:
         """Learn eliminated hotkeys from ``source`` (wires a direct-mode pair together)."""
-        self._eliminated_source = source
+        self._eliminated.set_source(source)
 
     def start_background(self) -> None:
         """Start the refresh loop at the configured interval, and the file folder."""
@@ -180,6 +175,7 @@ class ChallengePeriodManagerServer(BulkExchange):
         self._loop_stop.set()
         if self._loop is not None:
             self._loop.join(timeout=10)
+        self._eliminated.close()
         self._folder.stop()
         self._state.close()
 
@@ -345,29 +341,9 @@ class ChallengePeriodManagerServer(BulkExchange):
         )
         return self._refresh(now)
 
-    def _eliminated_hotkeys(self) -> frozenset[str]:
-        if self._eliminated_source is None:
-            return self._known_eliminated
-        try:
-            self._known_eliminated = frozenset(self._eliminated_source())
-        except ServiceUnavailableError as exc:
-            if not self._source_down_logged:
-                log.warning(
-                    "elimination service unavailable (%s); refreshing with the %d eliminated "
-                    "hotkeys known last",
-                    exc,
-                    len(self._known_eliminated),
-                )
-                self._source_down_logged = True
-            return self._known_eliminated
-        if self._source_down_logged:
-            log.info("elimination service answers again")
-            self._source_down_logged = False
-        return self._known_eliminated
-
     def _refresh(self, now: int) -> dict[str, Any]:
         started = time.perf_counter()
-        eliminated = self._eliminated_hotkeys()
+        eliminated = self._eliminated.current()
         with self._refresh_lock, self._state.lock:
             outcome = challengeperiod_rules.refresh(
                 self._state.miners,
