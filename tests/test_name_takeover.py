@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -11,7 +12,14 @@ import pytest
 from Pyro5.api import Proxy
 
 from clients import ChallengePeriodManager
-from services.shells.registration import NameTakenError, describe_holder
+from services import ChallengePeriodManagerServer
+from services.shells.hosting import ServiceHost
+from services.shells.registration import (
+    NameRegistration,
+    NameTakenError,
+    ServiceInfo,
+    describe_holder,
+)
 from tests.hosting import embedded_nameserver, hosted_challengeperiod
 from tests.processes import (
     Proc,
@@ -178,3 +186,57 @@ def test_describe_holder_tells_a_live_service_from_a_gone_one(tmp_path: Path) ->
             hosted_challengeperiod(tmp_path / "second", ns),
         ):
             pass
+
+
+@pytest.mark.parametrize("found", ["free", "stale"])
+def test_two_services_starting_at_the_same_instant_leave_one_holder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, found: str
+) -> None:
+    """Both look the name up before either registers (forced by a barrier): only one may
+    serve under it; the other refuses to start, naming it."""
+    barrier = threading.Barrier(2, timeout=10)
+    first_lookup: set[int] = set()
+    real_lookup = NameRegistration._lookup
+
+    def racing_lookup(self: NameRegistration, ns: Proxy) -> str | None:
+        current = real_lookup(self, ns)
+        if id(self) not in first_lookup:
+            first_lookup.add(id(self))
+            barrier.wait()  # the other service has looked too, and found the same
+        return current
+
+    monkeypatch.setattr(NameRegistration, "_lookup", racing_lookup)
+    servers = [ChallengePeriodManagerServer(tmp_path / side) for side in "ab"]
+    with embedded_nameserver() as ns:
+        if found == "stale":
+            _register(ns.port, f"PYRO:{NAME}@127.0.0.1:{free_port()}")
+        hosts = [
+            ServiceHost(
+                s, ServiceInfo(NAME, frozenset({"cpm"})), host="127.0.0.1", port=0, ns_address=ns
+            )
+            for s in servers
+        ]
+        refused: list[str] = []
+        started: list[ServiceHost] = []
+
+        def start(host: ServiceHost) -> None:
+            try:
+                host.start()
+                started.append(host)
+            except NameTakenError as exc:
+                refused.append(str(exc))
+
+        threads = [threading.Thread(target=start, args=(h,)) for h in hosts]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        try:
+            assert len(started) == 1 and len(refused) == 1, (started, refused)
+            assert _lookup(ns.port) == started[0].uri
+            assert started[0].location in refused[0]
+        finally:
+            for host in started:
+                host.stop()
+            for server in servers:
+                server.close()

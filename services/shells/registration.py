@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -29,6 +30,8 @@ log = logging.getLogger("services.shells.hosting")
 REGISTRATION_CHECK_S = 1.0
 # Short: a holder that does not answer this quickly is treated as gone.
 HOLDER_PING_TIMEOUT_S = 1.0
+REGISTER_ATTEMPTS = 3
+CONFIRM_S = 0.2
 
 
 class NameTakenError(Exception):
@@ -134,6 +137,11 @@ class NameRegistration:
         Raises NameTakenError when another service that answers holds the name.
         """
         self._check_logging_outage(starting=True)
+        if self.registered.is_set():
+            # A service that found the name stale at the same instant may have replaced
+            # ours: look once more before serving, and refuse if it is live.
+            time.sleep(CONFIRM_S)
+            self._check_logging_outage(starting=True)
         self._thread.start()
 
     def _check_logging_outage(self, *, starting: bool = False) -> None:
@@ -165,38 +173,66 @@ class NameRegistration:
         while not self._stop.wait(self.check_interval_s):
             self._check_logging_outage()
 
+    def _lookup(self, ns: Proxy) -> str | None:
+        try:
+            return str(ns.lookup(self.info.name))
+        except Pyro5.errors.NamingError:
+            return None
+
     def _check_once(self, *, starting: bool = False) -> None:
         with self._ns_proxy() as ns:
-            try:
-                current = str(ns.lookup(self.info.name))
-            except Pyro5.errors.NamingError:
-                current = None
-            holder = None
-            if current not in (None, self.uri):
-                holder = describe_holder(str(current), self.auth_token)
-            if holder is not None:
-                self._yield_to(holder, starting=starting)
-                return
-            if self._taken_by is not None:
-                log.info("%s is no longer held by %s", self.info.name, self._taken_by)
-                self._taken_by = None
-            if current != self.uri:
-                with name_change_proof(self.auth_token, "register", self.info.name):
-                    ns.register(self.info.name, self.uri, metadata=set(self.info.metadata))
-                self._refusals.succeeded()
-                log.info(
-                    "registered %s as %s in name server %s:%d",
-                    self.uri,
-                    self.info.name,
-                    self.address.host,
-                    self.address.port,
-                )
-                if current is not None:
-                    log.warning("replaced a stale registration of %s (%s)", self.info.name, current)
-            elif self._outage_logged:
-                log.info("name server %s:%d answers again", self.address.host, self.address.port)
+            for _ in range(REGISTER_ATTEMPTS):
+                current = self._lookup(ns)
+                holder = None
+                if current not in (None, self.uri):
+                    holder = describe_holder(str(current), self.auth_token)
+                if holder is not None:
+                    self._yield_to(holder, starting=starting)
+                    return
+                if self._taken_by is not None:
+                    log.info("%s is no longer held by %s", self.info.name, self._taken_by)
+                    self._taken_by = None
+                if current == self.uri:
+                    if self._outage_logged:
+                        log.info(
+                            "name server %s:%d answers again", self.address.host, self.address.port
+                        )
+                    break
+                if self._register(ns, current):
+                    break
+            else:
+                return  # others kept registering in between; the next check looks again
         self._outage_logged = False
         self.registered.set()
+
+    def _register(self, ns: Proxy, stale: str | None) -> bool:
+        """Take the name, found free or held by the dead ``stale``; False when another
+        service registered it meanwhile (the caller looks again).
+
+        Registration is ``safe`` (the name server refuses a name already taken), so of two
+        services starting at once only one gets the name and the other finds it live.
+        """
+        if stale is not None:
+            if self._lookup(ns) != stale:
+                return False
+            with name_change_proof(self.auth_token, "remove", self.info.name):
+                ns.remove(self.info.name)
+        try:
+            with name_change_proof(self.auth_token, "register", self.info.name):
+                ns.register(self.info.name, self.uri, safe=True, metadata=set(self.info.metadata))
+        except Pyro5.errors.NamingError:
+            return False
+        self._refusals.succeeded()
+        log.info(
+            "registered %s as %s in name server %s:%d",
+            self.uri,
+            self.info.name,
+            self.address.host,
+            self.address.port,
+        )
+        if stale is not None:
+            log.warning("replaced a stale registration of %s (%s)", self.info.name, stale)
+        return True
 
     def _yield_to(self, holder: str, *, starting: bool) -> None:
         """Leave the name to the live service holding it: refuse at start, else warn once."""
