@@ -27,10 +27,12 @@ from services.domain.errors import (
     ServiceNotRegisteredError,
     ServiceUnavailableError,
 )
-from services.wire.auth import check_server_answer, client_hello
+from services.wire import session
+from services.wire.auth import client_hello
 from services.wire.errors import from_wire_error
 from services.wire.names import WIRE_SERIALIZER
 from services.wire.naming import NameServerAddress, connect_nameserver
+from services.wire.session import authenticating_proxy_class
 
 # Below this much time left, a call does not start another attempt.
 MIN_ATTEMPT_S = 0.05
@@ -85,16 +87,6 @@ class MockTransport:
     def close(self) -> None:
         """Note that the client closed it."""
         self.closed = True
-
-
-def _authenticating_proxy(token: str) -> type[Proxy]:
-    """A Proxy class that refuses a service unless it proves it knows ``token``."""
-
-    class AuthenticatingProxy(Proxy):
-        def _pyroValidateHandshake(self, response: Any) -> None:
-            check_server_answer(token, self._pyroHandshake, response)
-
-    return AuthenticatingProxy
 
 
 def _release_from_any_thread(proxy: Proxy) -> None:
@@ -153,7 +145,7 @@ class RemoteTransport:
         self.read_only = read_only
         self._auth_token = auth_token or None
         self._proxy_class = (
-            Proxy if self._auth_token is None else _authenticating_proxy(self._auth_token)
+            Proxy if self._auth_token is None else authenticating_proxy_class(self._auth_token)
         )
         self._uri: str | None = None
         self._uri_lock = threading.Lock()
@@ -204,7 +196,7 @@ class RemoteTransport:
         # call() puts the proxy's own timeout back for the calls after it.
         proxy._pyroTimeout = self._remaining(deadline)
         if self._auth_token is not None:
-            proxy._pyroHandshake = client_hello(self._auth_token)
+            proxy._pyroHandshake = client_hello(self._auth_token, self.service_name)
         try:
             proxy._pyroBind()
         except AuthenticationError:
@@ -266,7 +258,10 @@ class RemoteTransport:
         deadline = time.monotonic() + self.timeout_s
         proxy = self._proxy(deadline)
         try:
-            return getattr(proxy, method)(*args)
+            return session.call(proxy, method, args)
+        except AuthenticationError:
+            self._drop(proxy)  # a reply that is not authentic: this connection is not ours
+            raise
         except Pyro5.errors.CommunicationError as exc:
             self._drop(proxy)
             if method not in self.read_only:
@@ -280,7 +275,10 @@ class RemoteTransport:
             proxy._pyroTimeout = self.timeout_s
         proxy = self._connect(fresh_lookup=True, deadline=deadline)
         try:
-            return getattr(proxy, method)(*args)
+            return session.call(proxy, method, args)
+        except AuthenticationError:
+            self._drop(proxy)
+            raise
         except Pyro5.errors.CommunicationError as exc:
             self._drop(proxy)
             raise ServiceUnavailableError(f"{self.service_name} does not answer: {exc}") from exc

@@ -25,6 +25,7 @@ from Pyro5.callcontext import current_context
 from services.domain.errors import AuthenticationError
 from services.wire.auth import NameChangeVerifier
 from services.wire.naming import NameServerAddress
+from services.wire.serializers import serves_handshakes
 
 __all__ = ["EmbeddedNameServer", "parse_storage"]
 
@@ -165,6 +166,7 @@ class EmbeddedNameServer:
         return self._thread.is_alive() and not self._stopping.is_set()
 
     def _serve(self) -> None:
+        serves_handshakes()
         try:
             # Our own loop condition too: a stop() racing the start of requestLoop (which
             # clears Pyro5's shutdown flag) must still end the loop.

@@ -21,36 +21,41 @@ from tests.processes import Proc, start_cpm_server, start_elimination_server, wa
 
 TOKEN = "s3cret-token-for-tests"
 ENV = {"CPM_AUTH_TOKEN": TOKEN}
+SERVICE = "ChallengePeriodManagerServer"
 
 
 def test_verifier_accepts_a_good_hello_and_answers_with_its_proof() -> None:
-    hello = client_hello(TOKEN)
-    answer = ClientVerifier(TOKEN).answer(hello)
-    check_server_answer(TOKEN, hello, answer)  # raises if the proof is wrong
+    hello = client_hello(TOKEN, SERVICE)
+    answer, key = ClientVerifier(TOKEN, SERVICE).answer(hello)
+    assert check_server_answer(TOKEN, hello, answer) == key  # raises if the proof is wrong
     with pytest.raises(AuthenticationError):
         check_server_answer("other", hello, answer)
+    # Each handshake gets its own key: the service's nonce is fresh.
+    again = client_hello(TOKEN, SERVICE)
+    assert ClientVerifier(TOKEN, SERVICE).answer(again)[1] != key
 
 
 @pytest.mark.parametrize(
     ("hello", "reason"),
     [
         ("hello", "authentication required"),
-        ({"scheme": "cpm-hmac-sha256-v1", "nonce": "n"}, "malformed"),
-        (client_hello("wrong-token"), "wrong auth token"),
+        ({"scheme": "cpm-hmac-sha256-v2", "nonce": "n"}, "malformed"),
+        (client_hello("wrong-token", "ChallengePeriodManagerServer"), "wrong auth token"),
+        (client_hello(TOKEN, "EliminationManagerServer"), "replayed to another service"),
     ],
 )
 def test_verifier_refuses(hello: object, reason: str) -> None:
     with pytest.raises(AuthenticationError, match=reason):
-        ClientVerifier(TOKEN).answer(hello)
+        ClientVerifier(TOKEN, SERVICE).answer(hello)
 
 
 def test_verifier_refuses_a_replayed_or_stale_hello() -> None:
-    verifier = ClientVerifier(TOKEN, max_skew_ms=1000)
-    hello = client_hello(TOKEN)
+    verifier = ClientVerifier(TOKEN, SERVICE, max_skew_ms=1000)
+    hello = client_hello(TOKEN, SERVICE)
     verifier.answer(hello)
     with pytest.raises(AuthenticationError, match="replayed"):
         verifier.answer(hello)
-    stale = client_hello(TOKEN, t_ms=time.time_ns() // 1_000_000 - 10_000)
+    stale = client_hello(TOKEN, SERVICE, t_ms=time.time_ns() // 1_000_000 - 10_000)
     with pytest.raises(AuthenticationError, match="too old"):
         verifier.answer(stale)
 

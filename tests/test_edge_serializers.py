@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from Pyro5 import protocol
+from Pyro5.api import Proxy
 
 from clients import ChallengePeriodManager
 from services.wire.serializers import REFUSED
@@ -83,3 +84,43 @@ def test_the_stacks_embedded_name_server_refuses_marshal(tmp_path: Path) -> None
         assert stack.alive()
     finally:
         stack.close()
+
+
+SERPENT_ID = 1
+# A well-formed serpent document of about 200 KB; serpent's decoder (ast.literal_eval) needs
+# time and memory far beyond its size for it.
+BIG_HANDSHAKE = b"# serpent utf-8 python3.2\n{'handshake': [" + b"(1,2.5,'x')," * 17_000 + b"]}"
+
+
+def _big_handshake(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        message = protocol.SendingMessage(protocol.MSG_CONNECT, 0, 0, SERPENT_ID, BIG_HANDSHAKE)
+        sock.sendall(message.data)
+        return sock.recv(4096)
+
+
+@pytest.mark.parametrize("start", [start_cpm_server, start_elimination_server])
+def test_services_refuse_a_big_handshake_before_decoding_it(
+    start, ns_port: int, tmp_path: Path
+) -> None:
+    service = start(ns_port, tmp_path / "state")
+    try:
+        answer = _big_handshake(_port_of(service))
+        assert b"at most 65536 bytes are decoded before a connection is accepted" in answer
+        assert service.alive()
+        uri = service.output().split("serving at ", 1)[1].split(",", 1)[0]
+        with Proxy(uri) as proxy:  # an ordinary client is still served
+            proxy._pyroBind()
+    finally:
+        service.close()
+
+
+def test_name_server_refuses_a_big_handshake_before_decoding_it() -> None:
+    port = free_port()
+    ns = start_nameserver(port)
+    try:
+        answer = _big_handshake(port)
+        assert b"before a connection is accepted" in answer
+        assert ns.alive()
+    finally:
+        ns.close()

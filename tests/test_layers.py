@@ -208,6 +208,18 @@ def test_each_server_exposes_exactly_its_api(server: type, api: type, read_only:
     assert read_only <= _declared(api).keys()
 
 
+@pytest.mark.parametrize("server", [ChallengePeriodManagerServer, EliminationManagerServer])
+def test_every_exposed_method_goes_through_the_rpc_boundary(server: type) -> None:
+    """``rpc`` is where an authenticated connection's calls are checked and sealed: an
+    exposed method without it would answer a relay's call unchecked."""
+    bare = [
+        name
+        for name, fn in inspect.getmembers(server, inspect.isfunction)
+        if getattr(fn, "_pyroExposed", False) and not getattr(fn, "cpm_rpc", False)
+    ]
+    assert bare == []
+
+
 def _conforms(
     cpm: ChallengePeriodManagerServer, em: EliminationManagerServer
 ) -> tuple[ChallengePeriodAPI, EliminationAPI]:

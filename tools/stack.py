@@ -76,6 +76,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--handshake-timeout-s", type=float, help="each service's handshake deadline"
     )
     parser.add_argument(
+        "--handshake-max-bytes", type=int, help="each service's limit on a handshake's size"
+    )
+    parser.add_argument(
         "--poll-interval-ms", type=int, help="the elimination service's poll for pending reasons"
     )
     args = parser.parse_args(argv)
@@ -102,6 +105,7 @@ def _children(args: argparse.Namespace) -> list[Child]:
         ("--max-connections", args.max_connections),
         ("--idle-timeout-s", args.idle_timeout_s),
         ("--handshake-timeout-s", args.handshake_timeout_s),
+        ("--handshake-max-bytes", args.handshake_max_bytes),
     ):
         if value is not None:
             common += [flag, str(value)]

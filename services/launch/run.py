@@ -20,7 +20,7 @@ from services.shells.metrics import Sample, ServiceMetrics
 from services.shells.registration import NameTakenError, ServiceInfo
 from services.wire.names import MAX_MESSAGE_BYTES
 from services.wire.naming import NameServerAddress
-from services.wire.serializers import refuse_marshal
+from services.wire.serializers import HANDSHAKE_MAX_BYTES, refuse_marshal
 
 log = logging.getLogger("cpm.launch")
 
@@ -125,6 +125,8 @@ def _check_settings(args: argparse.Namespace, token: str | None) -> None:
         )
     if args.handshake_timeout_s <= 0:
         raise cli.UsageError("--handshake-timeout-s must be positive")
+    if not 256 <= args.handshake_max_bytes <= MAX_MESSAGE_BYTES:
+        raise cli.UsageError(f"--handshake-max-bytes must be between 256 and {MAX_MESSAGE_BYTES}")
     if args.idle_timeout_s <= 0:
         raise cli.UsageError("--idle-timeout-s must be positive")
     if not 1 <= args.max_connections <= 10_000:
@@ -154,6 +156,12 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
         type=float,
         default=DEFAULT_HANDSHAKE_TIMEOUT_S,
         help="drop a connection that has not completed its handshake this long [%(default)s]",
+    )
+    parser.add_argument(
+        "--handshake-max-bytes",
+        type=int,
+        default=HANDSHAKE_MAX_BYTES,
+        help="refuse a larger handshake before decoding it [%(default)s]",
     )
     parser.add_argument(
         "--max-connections",
@@ -190,7 +198,7 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
     configure_pyro(
         handshake_timeout_s=args.handshake_timeout_s, max_connections=args.max_connections
     )
-    refuse_marshal()
+    refuse_marshal(args.handshake_max_bytes)
     stop = threading.Event()
     cli.install_stop_handlers(stop)
     try:

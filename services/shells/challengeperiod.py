@@ -101,6 +101,7 @@ class ChallengePeriodManagerServer(BulkExchange):
         }
 
     @expose
+    @rpc
     def health_check_rpc(self) -> dict[str, Any]:
         """Liveness and counts."""
         counts = self._state.counts()
@@ -189,6 +190,7 @@ class ChallengePeriodManagerServer(BulkExchange):
             return codec.dumps(self._state.reasons)
 
     @expose
+    @rpc
     def has_elimination_reasons_rpc(self) -> bool:
         """True when any reason is pending."""
         return bool(self._state.reasons)
@@ -284,21 +286,25 @@ class ChallengePeriodManagerServer(BulkExchange):
         return None if entry is None else entry.previous_bucket_start_time
 
     @expose
+    @rpc
     def get_testing_miners_rpc(self) -> str:
         """{hotkey: start} of CHALLENGE, as JSON."""
         return codec.dumps(self._state.hotkeys_in(MinerBucket.CHALLENGE))
 
     @expose
+    @rpc
     def get_success_miners_rpc(self) -> str:
         """{hotkey: start} of MAINCOMP, as JSON."""
         return codec.dumps(self._state.hotkeys_in(MinerBucket.MAINCOMP))
 
     @expose
+    @rpc
     def get_probation_miners_rpc(self) -> str:
         """{hotkey: start} of PROBATION, as JSON."""
         return codec.dumps(self._state.hotkeys_in(MinerBucket.PROBATION))
 
     @expose
+    @rpc
     def get_plagiarism_miners_rpc(self) -> str:
         """{hotkey: start} of PLAGIARISM, as JSON."""
         return codec.dumps(self._state.hotkeys_in(MinerBucket.PLAGIARISM))

@@ -38,11 +38,13 @@ class BulkExchange:
     # -- the validator's checkpoints -----------------------------------------------------
 
     @expose
+    @rpc
     def export_state_rpc(self) -> str:
         """Every state file's document at one instant, as JSON (``cpm-backup``)."""
         return codec.dumps(self._state.export())
 
     @expose
+    @rpc
     def to_checkpoint_dict_rpc(self) -> str:
         """{hotkey: CHECKPOINT_ENTRY} of every miner, as JSON."""
         with self._state.lock:

@@ -25,7 +25,11 @@ from Pyro5.api import behavior, expose
 
 from services.domain import elimination_rules as rules_
 from services.domain.elimination_rules import Row, make_row, plan_handoff
-from services.domain.errors import InvalidInputError, ServiceUnavailableError
+from services.domain.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    ServiceUnavailableError,
+)
 from services.domain.models import check_hotkey, check_hotkeys, check_reason, check_time
 from services.domain.ports import ChallengePeriodPort
 from services.domain.refresh_inputs import RefreshInputs
@@ -106,7 +110,7 @@ class EliminationManagerServer:
                 if self._source is not None:
                     pending = self._source.has_elimination_reasons()
                     self._peer.mark(up=True)
-            except ServiceUnavailableError as exc:
+            except (ServiceUnavailableError, AuthenticationError) as exc:
                 self._peer.mark(up=False, reason=str(exc))
             try:
                 if self._source is not None and (pending or self._round_due()):
@@ -131,6 +135,7 @@ class EliminationManagerServer:
     # -- RPC ------------------------------------------------------------------------------
 
     @expose
+    @rpc
     def export_state_rpc(self) -> str:
         """Every state file's document at one instant, as JSON (``cpm-backup``)."""
         return codec.dumps(self._state.export())
@@ -151,6 +156,7 @@ class EliminationManagerServer:
         }
 
     @expose
+    @rpc
     def health_check_rpc(self) -> dict[str, Any]:
         """Liveness and counts."""
         problems = ["challenge-period service unreachable"] if self._peer.down else []
@@ -167,11 +173,13 @@ class EliminationManagerServer:
         }
 
     @expose
+    @rpc
     def get_eliminations_rpc(self) -> str:
         """Every row, as JSON."""
         return codec.dumps(self._state.all_rows())
 
     @expose
+    @rpc
     def get_eliminated_hotkeys_rpc(self) -> str:
         """Every eliminated hotkey, as a JSON list."""
         return codec.dumps(self._state.hotkeys())
@@ -254,6 +262,7 @@ class EliminationManagerServer:
         return hotkey in self._peer.metagraph
 
     @expose
+    @rpc
     def get_departed_hotkeys_rpc(self) -> str:
         """{hotkey: {"detected_ms": int}}, as JSON."""
         with self._state.lock:

@@ -17,6 +17,12 @@ from services.domain.errors import AuthenticationError
 from services.shells.registration import NameRegistration, ServiceInfo
 from services.wire.auth import ClientVerifier
 from services.wire.naming import NameServerAddress
+from services.wire.serializers import (
+    connection_closed,
+    handshake_accepted,
+    serves_handshakes,
+)
+from services.wire.session import open_session, reply_annotations
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +50,24 @@ class CpmDaemon(Daemon):
         if self._verifier is None:
             answer = super().validateHandshake(conn, data)
         else:
-            answer = self._check(conn, data)
+            answer, key = self._check(conn, data)
+            # Every later call on this connection must be authenticated under the key.
+            open_session(conn, key)
         if self._idle_timeout_s is not None:
             conn.sock.settimeout(self._idle_timeout_s)
+        handshake_accepted()
         return answer
 
-    def _check(self, conn: Any, data: Any) -> Any:
+    def clientDisconnect(self, conn: Any) -> None:
+        """Pyro5's hook when a connection ends: its worker thread starts afresh."""
+        connection_closed()
+        super().clientDisconnect(conn)
+
+    def annotations(self) -> dict[str, bytes]:
+        """Pyro5's hook for each reply's annotations: the reply's MAC on a session."""
+        return reply_annotations()
+
+    def _check(self, conn: Any, data: Any) -> tuple[dict[str, str], bytes]:
         try:
             return self._verifier.answer(data)  # type: ignore[union-attr]
         except AuthenticationError as exc:
@@ -81,15 +99,17 @@ class ServiceHost:
         auth_token: str | None = None,
         idle_timeout_s: float | None = None,
     ) -> None:
-        verifier = None if not auth_token else ClientVerifier(auth_token)
+        verifier = None if not auth_token else ClientVerifier(auth_token, info.name)
         self.daemon = CpmDaemon(
             host=host, port=port, verifier=verifier, idle_timeout_s=idle_timeout_s
         )
         self.uri = str(self.daemon.register(obj, objectId=info.name))
         self.registration = NameRegistration(ns_address, info, self.uri)
-        self._loop = threading.Thread(
-            target=self.daemon.requestLoop, name="pyro-daemon", daemon=True
-        )
+        self._loop = threading.Thread(target=self._serve, name="pyro-daemon", daemon=True)
+
+    def _serve(self) -> None:
+        serves_handshakes()
+        self.daemon.requestLoop()
 
     @property
     def location(self) -> str:

@@ -22,8 +22,10 @@ from Pyro5.callcontext import current_context
 
 from services.domain.errors import ServiceUnavailableError
 from services.storage.failure_log import FailureLog
+from services.wire import session
 from services.wire.auth import NAME_PROOF_ANNOTATION, client_hello, name_proof
 from services.wire.naming import NameServerAddress, connect_nameserver
+from services.wire.session import authenticating_proxy_class
 
 log = logging.getLogger("services.shells.hosting")
 
@@ -42,15 +44,15 @@ def describe_holder(
     uri: str, token: str | None = None, timeout_s: float = HOLDER_PING_TIMEOUT_S
 ) -> str | None:
     """A one-line description of the live service at ``uri``, or None when it does not answer."""
-    proxy = Proxy(uri)
+    proxy = Proxy(uri) if not token else authenticating_proxy_class(token)(uri)
     proxy._pyroTimeout = timeout_s
     if token:
         # Our token's proof, so a holder of the same deployment tells its pid and state dir.
-        proxy._pyroHandshake = client_hello(token)
+        proxy._pyroHandshake = client_hello(token, proxy._pyroUri.object)
     try:
         with proxy:
             proxy._pyroBind()
-            health = proxy.health_check_rpc()
+            health = session.call(proxy, "health_check_rpc", ())
     except Pyro5.errors.CommunicationError as exc:
         # "unknown object": another daemon took the dead service's port; the name is stale.
         if "rejected" in str(exc) and "unknown object" not in str(exc):

@@ -24,6 +24,7 @@ from services.domain.errors import (
     ServiceUnavailableError,
     StateWriteError,
 )
+from services.wire.session import guarded
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,13 +62,21 @@ def from_wire_error(exc: BaseException) -> BaseException:
 
 
 def rpc(method: F) -> F:
-    """Turn the project's errors into built-in ones at the service boundary."""
+    """The service boundary: the project's errors become built-in ones, and on an
+    authenticated connection each call is checked and its reply sealed (``wire.session``)."""
+
+    name = method.__name__
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except CpmError as exc:
-            raise to_builtin_error(exc) from None
+        def run() -> Any:
+            try:
+                return method(*args, **kwargs)
+            except CpmError as exc:
+                raise to_builtin_error(exc) from None
 
+        # Over an authenticated connection the request is checked and the reply sealed.
+        return guarded(name, run, args[1:], kwargs)
+
+    wrapper.cpm_rpc = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
