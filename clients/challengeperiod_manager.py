@@ -25,10 +25,10 @@ from services.domain.models import (
     entry_from_args,
 )
 from services.domain.ports import EliminationsPort
-from services.domain.refresh_inputs import parse_refresh_inputs, refresh_inputs_to_wire
+from services.domain.refresh_inputs import encode_refresh_inputs, parse_refresh_inputs
 from services.shells.challengeperiod import ChallengePeriodManagerServer
 from services.wire.api import CHALLENGEPERIOD_READ_ONLY, ChallengePeriodAPI
-from services.wire.codec import dumps_arg
+from services.wire.codec import dumps_arg, sized_arg
 from services.wire.names import CHALLENGEPERIOD_SERVICE
 
 T = TypeVar("T")
@@ -296,8 +296,8 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
     def submit_refresh_inputs(self, inputs: dict[str, Any]) -> int:
         """Hand the service the inputs of the next refreshes; returns their sequence number."""
         # Checked here in full (the error names the field) and again by the service.
-        wire_inputs = refresh_inputs_to_wire(parse_refresh_inputs(inputs))
-        return int(self._service.submit_refresh_inputs_rpc(dumps_arg(wire_inputs, "inputs")))
+        text = sized_arg(encode_refresh_inputs(parse_refresh_inputs(inputs)), "inputs")
+        return int(self._service.submit_refresh_inputs_rpc(text))
 
     def refresh_now(self, current_time_ms: int | None = None) -> dict[str, Any]:
         """Run one refresh now; returns promoted, demoted, eliminated, added, pruned."""

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import random
 from collections.abc import Mapping
+from typing import TypeVar
 
 import pytest
 
@@ -70,6 +71,9 @@ def miner(**changes: object) -> MinerInputs:
     return MinerInputs(**fields)  # type: ignore[arg-type]
 
 
+T = TypeVar("T")
+
+
 def inputs(
     metagraph: tuple[str, ...] = (),
     miners: Mapping[str, MinerInputs] | None = None,
@@ -77,7 +81,12 @@ def inputs(
     plagiarism: Mapping[str, int] | None = None,
     selections: Mapping[str, str] | None = None,
 ) -> RefreshInputs:
-    return RefreshInputs(metagraph, dict(miners or {}), scores, plagiarism, selections)
+    def plain(mapping: Mapping[str, T] | None) -> dict[str, T] | None:
+        return None if mapping is None else dict(mapping)
+
+    return RefreshInputs(
+        metagraph, dict(miners or {}), plain(scores), plain(plagiarism), plain(selections)
+    )
 
 
 def one_metric(values: Mapping[str, float], penalties: Mapping[str, float] | None = None):

@@ -17,6 +17,7 @@ from services.domain.refresh_inputs import (
     MetricScores,
     MinerInputs,
     RefreshInputs,
+    decode_refresh_inputs,
     parse_refresh_inputs,
     refresh_inputs_to_wire,
 )
@@ -294,19 +295,27 @@ def test_unknown_key_is_named_before_missing_ones() -> None:
         parse_refresh_inputs({"hotkeys": []})
 
 
+# The schema holds the limit from import on; the precise checks read it when they run.
 def test_metagraph_larger_than_the_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(refresh_inputs, "MAX_METAGRAPH_HOTKEYS", 3)
-    parse_refresh_inputs(valid_document())  # exactly at the limit passes
+    refresh_inputs._parse_precisely(valid_document())  # exactly at the limit passes
     doc = changed(("metagraph_hotkeys",), ["hk1", "hk2", "hk3", "hk4"])
     with pytest.raises(InvalidInputError, match=r"inputs\.metagraph_hotkeys has 4 hotkeys"):
-        parse_refresh_inputs(doc)
+        refresh_inputs._parse_precisely(doc)
 
 
 def test_hotkey_mappings_share_the_metagraph_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(refresh_inputs, "MAX_METAGRAPH_HOTKEYS", 1)
     doc = changed(("metagraph_hotkeys",), ["hk1"])
     with pytest.raises(InvalidInputError, match=r"inputs\.miners has 2 hotkeys"):
-        parse_refresh_inputs(doc)
+        refresh_inputs._parse_precisely(doc)
+
+
+def test_the_schema_refuses_a_metagraph_over_the_limit() -> None:
+    hotkeys = [f"h{i}" for i in range(refresh_inputs.MAX_METAGRAPH_HOTKEYS + 1)]
+    text = json.dumps({"metagraph_hotkeys": hotkeys, "miners": {}})
+    with pytest.raises(InvalidInputError, match=r"inputs\.metagraph_hotkeys has 1000001 hotkeys"):
+        decode_refresh_inputs(text)
 
 
 def test_metagraph_limit_is_one_million() -> None:

@@ -1,18 +1,35 @@
 """The ``submit_refresh_inputs`` document of RULES.md ("Inputs"): typed form, parser, wire form.
 
-The parser refuses a malformed document whole: it raises ``InvalidInputError`` (or its
-subclass ``InvalidTypeError``) whose message names the first bad field by its path, e.g.
-``inputs.miners['hk1'].n_positions must be an int, got str``.
+The types are msgspec Structs whose annotations carry every constraint (hotkey length,
+time range, non-negative counts, finite numbers, size bounds, no unknown keys), so a
+well-formed document is checked and built by msgspec's C code in one pass: from JSON text
+(``decode_refresh_inputs``, what the service receives) or from plain objects
+(``parse_refresh_inputs``). Anything msgspec refuses goes to the precise checks below,
+which raise an ``InvalidInputError`` (or its subclass ``InvalidTypeError``) whose message
+names the first bad field by its path, e.g. ``inputs.miners['hk1'].n_positions must be an
+int, got str``, or accept what the schema was stricter about (an int past 64 bits); the
+result is the same either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sized
-from dataclasses import asdict, dataclass, fields
-from typing import Any, TypeVar
+import json
+import sys
+from collections.abc import Callable, Sized
+from typing import Annotated, Any, TypeVar
+
+import msgspec
 
 from services.domain.errors import InvalidInputError, InvalidTypeError
-from services.domain.models import check_hotkey, check_hotkeys, check_int, check_number, check_time
+from services.domain.models import (
+    MAX_HOTKEY_LENGTH,
+    MAX_TIME_MS,
+    check_hotkey,
+    check_hotkeys,
+    check_int,
+    check_number,
+    check_time,
+)
 
 T = TypeVar("T")
 
@@ -21,49 +38,52 @@ T = TypeVar("T")
 # or hotkey-keyed mapping, since none can name more miners than a metagraph holds.
 MAX_METAGRAPH_HOTKEYS = 1_000_000
 
+# The constraints, as msgspec checks them (the precise checks below say the same in words).
+Hotkey = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_HOTKEY_LENGTH)]
+TimeMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_TIME_MS)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Finite = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+_MANY = msgspec.Meta(max_length=MAX_METAGRAPH_HOTKEYS)
 
-@dataclass(frozen=True, slots=True)
-class MinerInputs:
+
+class MinerInputs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What the validator knows about one miner's positions and performance ledger."""
 
-    first_order_time_ms: int | None
-    n_positions: int
-    ledger_start_ms: int | None
-    n_checkpoints: int
-    min_mdd: float | None
-    trading_days: int
+    first_order_time_ms: TimeMs | None
+    n_positions: Count
+    ledger_start_ms: TimeMs | None
+    n_checkpoints: Count
+    min_mdd: Finite | None
+    trading_days: Count
 
 
 NO_MINER_INPUTS = MinerInputs(None, 0, None, 0, None, 0)
-_MINER_FIELDS = tuple(f.name for f in fields(MinerInputs))
+_MINER_FIELDS: tuple[str, ...] = MinerInputs.__struct_fields__
 
 
-@dataclass(frozen=True, slots=True)
-class MetricScores:
+class MetricScores(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One metric of an asset class: its weight and each hotkey's raw value."""
 
-    weight: float
-    scores: Mapping[str, float]
+    weight: Finite
+    scores: Annotated[dict[Hotkey, Finite], _MANY]
 
 
-@dataclass(frozen=True, slots=True)
-class AssetClassScores:
+class AssetClassScores(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The metrics and per-hotkey penalty multipliers of one asset class."""
 
-    metrics: Mapping[str, MetricScores]
-    penalties: Mapping[str, float]
+    metrics: dict[Hotkey, MetricScores]
+    penalties: Annotated[dict[Hotkey, Finite], _MANY]
 
 
-@dataclass(frozen=True, slots=True)
-class RefreshInputs:
+class RefreshInputs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One parsed ``submit_refresh_inputs`` document; None means "not given"."""
 
-    metagraph_hotkeys: tuple[str, ...]
-    miners: Mapping[str, MinerInputs]
-    scores: Mapping[str, AssetClassScores] | None
-    plagiarism: Mapping[str, int] | None
-    asset_selections: Mapping[str, str] | None = None
-    miner_dir_hotkeys: tuple[str, ...] | None = None
+    metagraph_hotkeys: Annotated[tuple[Hotkey, ...], _MANY]
+    miners: Annotated[dict[Hotkey, MinerInputs], _MANY]
+    scores: dict[Hotkey, AssetClassScores] | None = None
+    plagiarism: Annotated[dict[Hotkey, TimeMs], _MANY] | None = None
+    asset_selections: Annotated[dict[Hotkey, Hotkey], _MANY] | None = None
+    miner_dir_hotkeys: Annotated[tuple[Hotkey, ...], _MANY] | None = None
 
     def zombie_candidates(self) -> tuple[str, ...]:
         """The hotkeys the validator keeps miner data for: ``miner_dir_hotkeys``, else the
@@ -88,8 +108,52 @@ _CLASS_SHAPE = '{"metrics": {metric_name: {"weight": float, "scores": {...}}}, "
 _METRIC_SHAPE = '{"weight": float, "scores": {hotkey: float}}'
 
 
+_JSON_DECODER = msgspec.json.Decoder(RefreshInputs)
+_JSON_ENCODER = msgspec.json.Encoder()
+
+
+def decode_refresh_inputs(text: str | bytes) -> RefreshInputs:
+    """The document in JSON ``text``; raises InvalidInputError naming the first bad field."""
+    try:
+        return _distinct(_JSON_DECODER.decode(text))
+    except (msgspec.ValidationError, msgspec.DecodeError, _Repeated):
+        pass
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"inputs is not valid JSON: {exc}") from None
+    return _parse_precisely(raw)
+
+
+def encode_refresh_inputs(inputs: RefreshInputs) -> str:
+    """The JSON text ``decode_refresh_inputs`` turns back into ``inputs``."""
+    return _JSON_ENCODER.encode(inputs).decode()
+
+
 def parse_refresh_inputs(raw: object) -> RefreshInputs:
-    """Check and convert a wire document; raises InvalidInputError naming the first bad field."""
+    """Check and convert a document of plain objects; raises InvalidInputError naming the
+    first bad field."""
+    if isinstance(raw, RefreshInputs):
+        return raw
+    try:
+        return _distinct(msgspec.convert(raw, RefreshInputs))
+    except (msgspec.ValidationError, _Repeated):
+        return _parse_precisely(raw)
+
+
+class _Repeated(Exception):
+    """A hotkey list names one hotkey twice (the precise checks say where)."""
+
+
+def _distinct(inputs: RefreshInputs) -> RefreshInputs:
+    for hotkeys in (inputs.metagraph_hotkeys, inputs.miner_dir_hotkeys):
+        if hotkeys is not None and len(set(hotkeys)) != len(hotkeys):
+            raise _Repeated
+    return inputs
+
+
+def _parse_precisely(raw: object) -> RefreshInputs:
+    """The checks in Python, field by field, for the error that names the bad one."""
     path = "inputs"
     doc = _check_dict(raw, path, _TOP_LEVEL_KEYS)
     scores = doc.get("scores")
@@ -122,7 +186,7 @@ def refresh_inputs_to_wire(inputs: RefreshInputs) -> dict[str, Any]:
     """The plain built-in form that ``parse_refresh_inputs`` turns back into ``inputs``."""
     return {
         "metagraph_hotkeys": list(inputs.metagraph_hotkeys),
-        "miners": {hk: asdict(m) for hk, m in inputs.miners.items()},
+        "miners": {hk: msgspec.structs.asdict(m) for hk, m in inputs.miners.items()},
         "scores": None
         if inputs.scores is None
         else {

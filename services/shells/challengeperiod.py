@@ -28,7 +28,12 @@ from services.domain.models import (
     check_time,
     entry_from_args,
 )
-from services.domain.refresh_inputs import EMPTY_INPUTS, RefreshInputs, parse_refresh_inputs
+from services.domain.refresh_inputs import (
+    EMPTY_INPUTS,
+    RefreshInputs,
+    decode_refresh_inputs,
+    parse_refresh_inputs,
+)
 from services.domain.timeutil import now_ms
 from services.shells.challengeperiod_exchange import BulkExchange
 from services.shells.eliminated_view import EliminatedSource, EliminatedView
@@ -205,7 +210,11 @@ class ChallengePeriodManagerServer(BulkExchange):
     @rpc
     def update_elimination_reasons_rpc(self, reasons: Any) -> int:
         """Merge reasons in (dict.update); returns the number pending."""
-        checked = fast_checks.reasons(codec.loads_arg(reasons, "reasons"))
+        checked = (
+            fast_checks.decode_reasons(reasons)
+            if isinstance(reasons, str)
+            else fast_checks.reasons(reasons)
+        )
         return self._state.update_reasons(checked)
 
     @expose
@@ -328,7 +337,11 @@ class ChallengePeriodManagerServer(BulkExchange):
     @rpc
     def submit_refresh_inputs_rpc(self, inputs: Any) -> int:
         """Keep ``inputs`` for the next refreshes; returns their sequence number."""
-        parsed = parse_refresh_inputs(codec.loads_arg(inputs, "inputs"))
+        parsed = (
+            decode_refresh_inputs(inputs)
+            if isinstance(inputs, str)
+            else parse_refresh_inputs(inputs)
+        )
         with self._refresh_lock:
             self._inputs = parsed
             self._inputs_seq += 1

@@ -28,7 +28,11 @@ def dumps(value: Any) -> str:
 
 def dumps_arg(value: Any, name: str) -> str:
     """JSON text of an argument, refused when the service would refuse its message."""
-    text = dumps(value)
+    return sized_arg(dumps(value), name)
+
+
+def sized_arg(text: str, name: str) -> str:
+    """``text``, refused when the service would refuse a message carrying it."""
     if len(text) > MAX_MESSAGE_BYTES:
         raise InvalidInputError(
             f"{name} is {len(text) / 2**20:.0f} MiB as a message; the limit is "
