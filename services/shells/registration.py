@@ -33,7 +33,7 @@ REGISTRATION_CHECK_S = 1.0
 # Short: a holder that does not answer this quickly is treated as gone.
 HOLDER_PING_TIMEOUT_S = 1.0
 REGISTER_ATTEMPTS = 3
-CONFIRM_S = 0.2
+CONFIRM_S = 0.05
 
 
 class NameTakenError(Exception):
