@@ -19,6 +19,7 @@ EXPECTED = {
     "handoff_latency_ms",
     "server_refresh",
     "mutation_us",
+    "auth_us",
     "targets",
     "duration_s",
 }
@@ -42,6 +43,10 @@ def test_quick_run_writes_the_figures(tmp_path: Path, capsys: pytest.CaptureFixt
     assert set(results["reason_batches"]) == {"10", "100", "1000"}
     assert set(results["server_refresh"]) == {"ptn-2025-11", "vanta-2025-12"}
     assert set(results["mutation_us"]) == {"fsync", "no_fsync"}
+    assert set(results["auth_us"]) == {"off", "on"}
+    names = [t["name"] for t in results["targets"]]
+    assert "auth on: cached lookup p50" in names
+    assert any(name.startswith("validator cycle at 256 miners, cached") for name in names)
     assert all({"name", "figure", "limit", "met"} <= t.keys() for t in results["targets"])
     assert "Targets" in capsys.readouterr().out
 
