@@ -29,6 +29,7 @@ from services.domain.refresh_inputs import encode_refresh_inputs, parse_refresh_
 from services.shells.challengeperiod import ChallengePeriodManagerServer
 from services.wire.api import CHALLENGEPERIOD_READ_ONLY, ChallengePeriodAPI
 from services.wire.codec import dumps_arg, sized_arg
+from services.wire.feed import decode_elimination_inputs
 from services.wire.names import CHALLENGEPERIOD_SERVICE
 
 T = TypeVar("T")
@@ -310,12 +311,12 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
 
     def get_elimination_inputs(self, since: list[Any] | None = None) -> dict[str, Any] | None:
         """None when ``since`` (the ``since`` of an earlier answer) is current; else the
-        MAINCOMP hotkeys, the rule set, ``since``, and ``inputs`` when they changed."""
+        MAINCOMP hotkeys, the rule set, ``since``, and ``inputs`` (a RefreshInputs, or None
+        when none were submitted) when they changed."""
         reply = self._service.get_elimination_inputs_rpc(since)
         if reply is None:
             return None
-        answer: dict[str, Any] = json.loads(reply)
-        return answer
+        return decode_elimination_inputs(reply)
 
     def remove_miners(self, hotkeys: list[str]) -> int:
         """Remove these miners from the buckets; returns how many were in one."""

@@ -40,7 +40,7 @@ def test_inputs_travel_only_when_they_change(pair) -> None:
     assert cpm.get_elimination_inputs(first["since"]) is None
     submit(cpm, ["a"], {"a": miner(WINNING)})
     second = cpm.get_elimination_inputs(first["since"])
-    assert second is not None and second["inputs"]["metagraph_hotkeys"] == ["a"]
+    assert second is not None and second["inputs"].metagraph_hotkeys == ("a",)
     cpm.set_miner_bucket("a", "MAINCOMP", 0)  # MAINCOMP changes without new inputs
     third = cpm.get_elimination_inputs(second["since"])
     assert third is not None and "inputs" not in third and third["maincomp"] == ["a"]

@@ -127,7 +127,10 @@ def decode_refresh_inputs(text: str | bytes) -> RefreshInputs:
 
 def encode_refresh_inputs(inputs: RefreshInputs) -> str:
     """The JSON text ``decode_refresh_inputs`` turns back into ``inputs``."""
-    return _JSON_ENCODER.encode(inputs).decode()
+    try:
+        return _JSON_ENCODER.encode(inputs).decode()
+    except OverflowError:  # an int past 64 bits, which the precise checks let through
+        return json.dumps(refresh_inputs_to_wire(inputs), separators=(",", ":"))
 
 
 def parse_refresh_inputs(raw: object) -> RefreshInputs:

@@ -32,6 +32,7 @@ from services.domain.refresh_inputs import (
     EMPTY_INPUTS,
     RefreshInputs,
     decode_refresh_inputs,
+    encode_refresh_inputs,
     parse_refresh_inputs,
 )
 from services.domain.timeutil import now_ms
@@ -71,6 +72,7 @@ class ChallengePeriodManagerServer(BulkExchange):
         self._eliminated = EliminatedView(eliminated_source)
         self._clock = clock
         self._inputs: RefreshInputs | None = None
+        self._inputs_text: str | None = None
         self._inputs_seq = 0
         self._last_refresh_ms: int | None = None
         self._last_refresh_duration_ms: float | None = None
@@ -337,13 +339,15 @@ class ChallengePeriodManagerServer(BulkExchange):
     @rpc
     def submit_refresh_inputs_rpc(self, inputs: Any) -> int:
         """Keep ``inputs`` for the next refreshes; returns their sequence number."""
-        parsed = (
-            decode_refresh_inputs(inputs)
-            if isinstance(inputs, str)
-            else parse_refresh_inputs(inputs)
-        )
+        if isinstance(inputs, str):
+            parsed, text = decode_refresh_inputs(inputs), inputs
+        else:
+            parsed = parse_refresh_inputs(inputs)
+            text = encode_refresh_inputs(parsed)
         with self._refresh_lock:
             self._inputs = parsed
+            # Handed on to the elimination service as they came: checked, never re-encoded.
+            self._inputs_text = text
             self._inputs_seq += 1
             if self._inputs_at is None:
                 self._inputs_at = time.monotonic()

@@ -32,6 +32,7 @@ class BulkExchange:
     rules: RulesConfig
     _state: ChallengePeriodState
     _inputs: RefreshInputs | None
+    _inputs_text: str | None
     _inputs_seq: int
     _refresh_lock: threading.Lock
 
@@ -87,7 +88,7 @@ class BulkExchange:
                 here,
                 self.rules.name,
                 lambda: list(self._state.hotkeys_in(MinerBucket.MAINCOMP)),
-                self._inputs,
+                self._inputs_text,
             )
 
     @expose

@@ -4,8 +4,9 @@ The validator submits its inputs once, to the challenge-period service; the elim
 service asks for them with the ``since`` of its last answer, [epoch, inputs seq, state
 version]. The answer is None when that is current; else JSON of the new ``since``, the rule
 set's name, the MAINCOMP hotkeys (they change with the state version, without new inputs),
-and ``inputs`` in wire form (null when none were submitted) only when the inputs changed
-or the service restarted (a new epoch), since they can be large.
+and ``inputs`` (null when none were submitted) only when the inputs changed or the service
+restarted (a new epoch), since they can be large. The inputs go in as the JSON text the
+service already holds, spliced in, so they are neither re-encoded nor escaped.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from services.domain.errors import InvalidInputError
-from services.domain.refresh_inputs import RefreshInputs, refresh_inputs_to_wire
 from services.wire import codec
 
 Since = tuple[str, int, int]
@@ -39,12 +39,14 @@ def elimination_inputs_reply(
     here: Since,
     ruleset: str,
     maincomp: Callable[[], list[str]],
-    inputs: RefreshInputs | None,
+    inputs_text: str | None,
 ) -> str | None:
-    """The answer to a caller holding ``since`` when this service is at ``here``."""
+    """The answer to a caller holding ``since`` when this service is at ``here``;
+    ``inputs_text`` is the JSON text of the inputs held (None when there are none)."""
     if since == here:
         return None
     reply: dict[str, Any] = {"since": list(here), "ruleset": ruleset, "maincomp": maincomp()}
+    head = codec.dumps(reply)
     if since is None or since[:2] != here[:2]:
-        reply["inputs"] = None if inputs is None else refresh_inputs_to_wire(inputs)
-    return codec.dumps(reply)
+        return f'{head[:-1]},"inputs":{"null" if inputs_text is None else inputs_text}}}'
+    return head
