@@ -100,3 +100,42 @@ def test_a_failed_flush_refuses_writes_until_a_fold_heals_it(
     assert server._state.fold() is True
     assert server.health_check_rpc()["status"] == "ok"
     assert server.set_miner_bucket_rpc("b", "CHALLENGE", 2) is True
+
+
+def test_a_fold_writes_the_files_while_calls_go_on_and_keeps_their_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ChallengePeriodManagerServer(tmp_path, fsync=True)
+    entered, release = threading.Event(), threading.Event()
+    real = durable_store.write_json_atomic
+
+    def slow_write(path: Path, document: object) -> None:
+        entered.set()
+        release.wait(10)  # the files are being written: a long fold
+        real(path, document)
+
+    try:
+        server.set_miner_bucket_rpc("folded", "CHALLENGE", 1)
+        monkeypatch.setattr(durable_store, "write_json_atomic", slow_write)
+        folding = threading.Thread(target=server._state.fold)
+        folding.start()
+        assert entered.wait(10)
+        during = threading.Thread(
+            target=server.set_miner_bucket_rpc, args=("during", "MAINCOMP", 2)
+        )
+        during.start()
+        during.join(timeout=5)
+        assert not during.is_alive(), "a call waited for the fold's file writes"
+        release.set()
+        folding.join(timeout=10)
+        monkeypatch.undo()
+        journal = (tmp_path / "challengeperiod.journal").read_bytes()
+        assert b"during" in journal and b"folded" not in journal
+    finally:
+        release.set()
+        server.close()
+    again = ChallengePeriodManagerServer(tmp_path)
+    try:
+        assert again.has_miner_rpc("folded") and again.has_miner_rpc("during")
+    finally:
+        again.close()

@@ -54,6 +54,8 @@ class DurableState:
     def __init__(self, store: DurableStore) -> None:
         self._store = store
         self.lock = StateLock(store)
+        # One fold at a time: a fold writes the files from a copy taken under the lock.
+        self._fold_mutex = threading.Lock()
         self.tables, self.version = store.load()
 
     def _commit(self, ops: list[Op]) -> None:
@@ -71,8 +73,12 @@ class DurableState:
                 table.update(op[2])
             else:
                 table.pop(op[2], None)
-        if self._store.due_for_compaction():
-            self._store.compact(self.tables, self.version)
+        # A background fold under way will shorten the journal; this one would wait for it.
+        if self._store.due_for_compaction() and self._fold_mutex.acquire(blocking=False):
+            try:
+                self._store.compact(self.tables, self.version)
+            finally:
+                self._fold_mutex.release()
 
     @property
     def store(self) -> DurableStore:
@@ -80,11 +86,23 @@ class DurableState:
         return self._store
 
     def fold(self) -> bool:
-        """Fold the journal into the files if it holds anything; True when it did."""
-        with self.lock:
-            if not self._store.has_unfolded():
+        """Fold the journal into the files if it holds anything; True when it did.
+
+        Only the two ends hold the state lock: taking a copy of the tables, and cutting the
+        journal down to the lines written since. Encoding and writing the files, the slow
+        part, runs while calls go on. The table values are never changed in place, so a
+        shallow copy is a consistent picture.
+        """
+        with self._fold_mutex:
+            with self.lock:
+                if not self._store.has_unfolded():
+                    return False
+                tables = {name: dict(table) for name, table in self.tables.items()}
+                version, mark = self.version, self._store.journal_mark()
+            if not self._store.write_files(tables, version):
                 return False
-            self._store.compact(self.tables, self.version)
+            with self.lock:
+                self._store.keep_journal_after(mark, version)
             return True
 
     def export(self) -> dict[str, Any]:
@@ -94,6 +112,6 @@ class DurableState:
 
     def close(self) -> None:
         """Fold the journal into the files and release them."""
-        with self.lock:
+        with self._fold_mutex, self.lock:
             self._store.compact(self.tables, self.version)
             self._store.close()

@@ -2,10 +2,8 @@
 
 A change is one journal line ``{"v": version, "ops": [...]}`` appended before the change is
 applied in memory, so every acknowledged change survives a SIGKILL (and, with ``fsync``,
-power loss). With ``fsync`` the flush is a group commit: a writer appends its line under
-the state lock, releases the lock, and then waits until one ``fdatasync`` has covered its
-line; writers that arrive while a flush runs share the next one, so a call never returns
-before its change is on the device and concurrent writers do not queue for one flush each.
+power loss). With ``fsync`` the flush is a group commit (``group_commit``): a call never
+returns before its change is on the device, and concurrent writers share flushes.
 The table files keep the validators' own formats; they are rewritten
 atomically (temp file, fsync, rename, fsync of the dir) when the journal is folded into
 them: at start, at a clean stop, and whenever the journal grows past a bound. A torn last
@@ -20,8 +18,7 @@ import contextlib
 import json
 import logging
 import os
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ from services.domain.errors import CorruptStateError, StateWriteError
 from services.storage.atomic_files import read_json, write_bytes_atomic, write_json_atomic
 from services.storage.dir_lock import DirLock
 from services.storage.failure_log import FailureLog
+from services.storage.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +53,7 @@ class TableFile:
     from_json: Callable[[Any], Any]
 
 
-class DurableStore:
+class DurableStore(GroupCommit):
     """Tables persisted as files plus a journal; see the module docstring."""
 
     def __init__(
@@ -84,15 +82,7 @@ class DurableStore:
         self._journal_size = 0
         # The last refused write, until a later one succeeds (health reports it as degraded).
         self.write_error: str | None = None
-        # Group commit: the version of the last line appended, and of the last one flushed.
-        # One flush runs at a time; a waiter whose line a finished flush covered goes at once.
-        self._flushed = threading.Condition()
-        self._flushing = False
-        self._written_version = 0
-        self._durable_version = 0
-        # Set when a flush failed: memory is then ahead of the device, so every write is
-        # refused until a fold has written the whole state again (see ``compact``).
-        self._flush_failure: str | None = None
+        self._init_group_commit()
 
     def load(self) -> tuple[Tables, int]:
         """Read the files, replay the journal, fold it in; returns (tables, version)."""
@@ -240,59 +230,6 @@ class DurableStore:
         self._journal_lines += 1
         self._journal_size += len(line)
 
-    def wait_durable(self, version: int) -> None:
-        """Return once change ``version`` is on the device (at once without ``fsync``).
-
-        Called without the state lock. When no flush runs, the waiter flushes every line
-        written so far; otherwise it waits for the running flush and returns if that one
-        covered its line. A failed flush raises StateWriteError to each waiter it did not
-        cover, and stops all writes until a fold succeeds.
-        """
-        if not self.fsync:
-            return
-        with self._flushed:
-            while True:
-                if self._durable_version >= version:
-                    return
-                if self._flush_failure is not None:
-                    raise StateWriteError(
-                        f"{self._flush_failure}; the change may not survive a power loss"
-                    )
-                if not self._flushing:
-                    break
-                self._flushed.wait()
-            self._flushing = True
-            target = self._written_version
-        try:
-            if self._journal_fd is not None:
-                os.fdatasync(self._journal_fd)
-        except OSError as exc:
-            failure = f"state dir {self.state_dir} refused a flush: {exc.strerror or exc}"
-            with self._flushed:
-                self._flush_failure = failure
-                self.write_error = failure
-                self._flushing = False
-                self._flushed.notify_all()
-            raise StateWriteError(f"{failure}; the change may not survive a power loss") from exc
-        with self._flushed:
-            self._durable_version = max(self._durable_version, target)
-            self._flushing = False
-            self._flushed.notify_all()
-
-    @contextlib.contextmanager
-    def _no_flush_running(self) -> Iterator[None]:
-        """Hold the flusher's slot: no flush uses the journal's descriptor meanwhile."""
-        with self._flushed:
-            while self._flushing:
-                self._flushed.wait()
-            self._flushing = True
-        try:
-            yield
-        finally:
-            with self._flushed:
-                self._flushing = False
-                self._flushed.notify_all()
-
     def due_for_compaction(self) -> bool:
         """True when the journal must be folded now: past its bound, or after every change."""
         return self._journal_lines >= self.compact_after or (
@@ -314,25 +251,64 @@ class DurableStore:
             self._compact(tables, version)
 
     def _compact(self, tables: Tables, version: int) -> None:
+        if not self.write_files(tables, version):
+            return
+        try:
+            self._close_journal()
+            # The table files now hold every journalled change; an empty journal replaces it.
+            write_bytes_atomic(self.journal_path, b"")
+        except OSError as exc:
+            self._fold_failures.failed(exc)
+            return
+        self._folded(b"", version)
+
+    def write_files(self, tables: Tables, version: int) -> bool:
+        """Write every table file and the meta file for ``tables`` at ``version`` (each
+        atomically, flushed); False, logged once, when the state dir refuses."""
         try:
             for spec in self._tables.values():
                 write_json_atomic(self.state_dir / spec.filename, spec.encode(tables[spec.table]))
             write_json_atomic(self.meta_path, {"version": version})
-            self._close_journal()
-            # The table files now hold every journalled change; an empty journal replaces it.
-            write_bytes_atomic(self.journal_path, b"")
-            self._journal_lines = 0
-            self._journal_size = 0
-            self._durable_version = max(self._durable_version, version)
-            if self._flush_failure is not None:
-                log.warning("%s earlier; the whole state is on disk again", self._flush_failure)
-                self._flush_failure = None
-                self.write_error = None
         except OSError as exc:
             # The journal still holds every change; folding is retried, logged once.
             self._fold_failures.failed(exc)
-        else:
-            self._fold_failures.succeeded()
+            return False
+        self._fold_failures.succeeded()
+        return True
+
+    def journal_mark(self) -> int:
+        """Where the journal ends now; the caller holds the state lock."""
+        return self._journal_size
+
+    def keep_journal_after(self, mark: int, version: int) -> None:
+        """The files hold every change up to ``version``, whose lines end at ``mark``: the
+        journal keeps only the lines after it. The caller holds the state lock.
+
+        The kept lines go to a new journal that is flushed before it replaces the old one,
+        so they (and every change before them) are then on the device.
+        """
+        with self._no_flush_running():
+            try:
+                with open(self.journal_path, "rb") as journal:
+                    journal.seek(mark)
+                    tail = journal.read()
+                self._close_journal()
+                write_bytes_atomic(self.journal_path, tail)
+            except OSError as exc:
+                self._fold_failures.failed(exc)
+                return
+            self._folded(tail, max(version, self._written_version))
+
+    def _folded(self, journal: bytes, durable_version: int) -> None:
+        """The journal now holds ``journal``; everything up to ``durable_version`` is on the
+        device, which heals a failed flush."""
+        self._journal_lines = journal.count(b"\n")
+        self._journal_size = len(journal)
+        self._durable_version = max(self._durable_version, durable_version)
+        if self._flush_failure is not None:
+            log.warning("%s earlier; the whole state is on disk again", self._flush_failure)
+            self._flush_failure = None
+            self.write_error = None
 
     def export(self, tables: Tables, version: int) -> dict[str, Any]:
         """{file name: document} of every state file (meta included) for ``tables`` at
