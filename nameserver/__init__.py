@@ -24,8 +24,14 @@ from Pyro5.callcontext import current_context
 
 from services.domain.errors import AuthenticationError
 from services.wire.auth import NameChangeVerifier
+from services.wire.handshake_guard import guard_handshakes, open_connection
 from services.wire.naming import NameServerAddress
-from services.wire.serializers import serves_handshakes
+from services.wire.serializers import (
+    HANDSHAKE_DEADLINE_S,
+    HANDSHAKE_MAX_BYTES,
+    handshake_budget,
+    serves_handshakes,
+)
 
 __all__ = ["EmbeddedNameServer", "parse_storage"]
 
@@ -88,6 +94,9 @@ class _NameServerDaemon(Pyro5.nameserver.NameServerDaemon):
         self._connections_lock = threading.Lock()
         self._dropping = False
         super().__init__(host, port, storage=storage)
+        guard_handshakes(
+            self.transportServer, HANDSHAKE_DEADLINE_S, handshake_budget(HANDSHAKE_MAX_BYTES)
+        )
         if auth_token:
             # The same storage behind a guarded object, registered in the original's place.
             guarded = GuardedNameServer(self.nameserver.storage, NameChangeVerifier(auth_token))
@@ -102,7 +111,9 @@ class _NameServerDaemon(Pyro5.nameserver.NameServerDaemon):
             if self._dropping:
                 raise Pyro5.errors.CommunicationError("name server is stopping")
             self._connections.add(conn)
-        return super().validateHandshake(conn, data)
+        answer = super().validateHandshake(conn, data)
+        open_connection(conn)
+        return answer
 
     def clientDisconnect(self, conn: Any) -> None:
         with self._connections_lock:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from Pyro5 import protocol
 from Pyro5.api import Proxy
 
 from clients import ChallengePeriodManager
@@ -68,4 +69,66 @@ def test_an_authenticated_idle_session_outlives_the_handshake_deadline(
             time.sleep(2)  # idle for twice the handshake deadline
             assert proxy.has_miner_rpc("a") is False
     finally:
+        service.close()
+
+
+def _closed_within(sock: socket.socket, seconds: float, trickle: bool) -> float | None:
+    """Seconds until the service closes ``sock`` (sending a byte each 0.3 s when
+    ``trickle``); None if it is still open after ``seconds``."""
+    started = time.monotonic()
+    sock.settimeout(0.3)
+    while time.monotonic() - started < seconds:
+        try:
+            if trickle:
+                sock.sendall(b"x")
+            if sock.recv(4096) == b"":
+                return time.monotonic() - started
+        except TimeoutError:
+            continue
+        except OSError:
+            return time.monotonic() - started
+    return None
+
+
+def test_a_handshake_trickled_a_byte_at_a_time_is_dropped_at_the_deadline(
+    ns_port: int, tmp_path: Path
+) -> None:
+    """Before, each byte restarted the socket timeout: one byte a second held a worker."""
+    service = start_cpm_server(ns_port, tmp_path / "state", *FLAGS)
+    try:
+        header = protocol.SendingMessage(protocol.MSG_CONNECT, 0, 0, 1, b"x" * 1000).data[:40]
+        with socket.create_connection(("127.0.0.1", _port_of(service)), timeout=10) as sock:
+            sock.sendall(header)  # a handshake of 1,000 bytes is announced, then trickles
+            closed = _closed_within(sock, 4.0, trickle=True)
+        assert closed is not None and closed < 3.0, closed
+        assert service.alive()
+    finally:
+        service.close()
+
+
+def test_a_full_pool_says_no_free_workers_within_a_second_behind_a_silent_client(
+    ns_port: int, tmp_path: Path
+) -> None:
+    """Pyro5 reads a turned-away client's handshake on its accept loop: before, one silent
+    client there held every new connection for the whole handshake deadline (4 s here)."""
+    service = start_cpm_server(
+        ns_port, tmp_path / "state", "--handshake-timeout-s", "4", "--max-connections", "2"
+    )
+    uri = f"PYRO:ChallengePeriodManagerServer@127.0.0.1:{_port_of(service)}"
+    holders = [Proxy(uri), Proxy(uri)]
+    try:
+        for proxy in holders:
+            proxy._pyroBind()  # both workers are now held by authenticated sessions
+        with socket.create_connection(("127.0.0.1", _port_of(service)), timeout=10):
+            time.sleep(0.1)  # the silent one reaches the accept loop first
+            started = time.monotonic()
+            late = Proxy(uri)
+            late._pyroTimeout = 10
+            with pytest.raises(Exception, match="no free workers"):
+                late._pyroBind()
+            waited = time.monotonic() - started
+        assert waited < 2.0, f"the answer took {waited:.1f} s"
+    finally:
+        for proxy in holders:
+            proxy._pyroRelease()
         service.close()

@@ -87,9 +87,9 @@ def test_the_stacks_embedded_name_server_refuses_marshal(tmp_path: Path) -> None
 
 
 SERPENT_ID = 1
-# A well-formed serpent document of about 200 KB; serpent's decoder (ast.literal_eval) needs
-# time and memory far beyond its size for it.
-BIG_HANDSHAKE = b"# serpent utf-8 python3.2\n{'handshake': [" + b"(1,2.5,'x')," * 17_000 + b"]}"
+# A well-formed serpent document of about 100 KB; serpent's decoder (ast.literal_eval) needs
+# time and memory far beyond its size for it (0.5 s and 35 MB here).
+BIG_HANDSHAKE = b"# serpent utf-8 python3.2\n{'handshake': [" + b"(1,2.5,'x')," * 8_500 + b"]}"
 
 
 def _big_handshake(port: int) -> bytes:
@@ -124,3 +124,32 @@ def test_name_server_refuses_a_big_handshake_before_decoding_it() -> None:
         assert ns.alive()
     finally:
         ns.close()
+
+
+HUGE_BODY_BYTES = 32 * 2**20  # declared in the header; under the 64 MiB message limit
+
+
+@pytest.mark.parametrize("start", [start_cpm_server, start_elimination_server])
+def test_a_huge_handshake_is_dropped_after_its_byte_budget(
+    start, ns_port: int, tmp_path: Path
+) -> None:
+    """Before, the service buffered all 32 MiB of such a handshake before looking at it."""
+    service = start(ns_port, tmp_path / "state")
+    try:
+        message = protocol.SendingMessage(
+            protocol.MSG_CONNECT, 0, 0, SERPENT_ID, b"x" * HUGE_BODY_BYTES
+        ).data
+        sent = 0
+        with (
+            socket.create_connection(("127.0.0.1", _port_of(service)), timeout=10) as sock,
+            pytest.raises(OSError),  # reset once the service stops reading
+        ):
+            while sent < len(message):
+                sock.sendall(message[sent : sent + 65536])
+                sent += 65536
+            sock.recv(1)  # everything went through: the service took it all
+            raise AssertionError("the whole handshake was read")
+        assert sent < HUGE_BODY_BYTES // 4, f"{sent} bytes were taken"
+        assert service.alive()
+    finally:
+        service.close()

@@ -20,14 +20,14 @@ from services.shells.metrics import Sample, ServiceMetrics
 from services.shells.registration import NameTakenError, ServiceInfo
 from services.wire.names import MAX_MESSAGE_BYTES
 from services.wire.naming import NameServerAddress
-from services.wire.serializers import HANDSHAKE_MAX_BYTES, refuse_marshal
+from services.wire.serializers import HANDSHAKE_DEADLINE_S, HANDSHAKE_MAX_BYTES, refuse_marshal
 
 log = logging.getLogger("cpm.launch")
 
 DEFAULT_IDLE_TIMEOUT_S = 60.0
 DEFAULT_MAX_CONNECTIONS = 80
 # A client sends its handshake at once; an unauthenticated socket gets no more than this.
-DEFAULT_HANDSHAKE_TIMEOUT_S = 3.0
+DEFAULT_HANDSHAKE_TIMEOUT_S = HANDSHAKE_DEADLINE_S
 # Short, so a refresh or a handoff round waits little on a peer that is down.
 PEER_TIMEOUT_S = 5.0
 
@@ -228,6 +228,8 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
             ns_address=settings.ns,
             auth_token=token,
             idle_timeout_s=args.idle_timeout_s,
+            handshake_timeout_s=args.handshake_timeout_s,
+            handshake_max_bytes=args.handshake_max_bytes,
         )
     except OSError as exc:
         service.close()

@@ -16,10 +16,14 @@ from Pyro5.api import Daemon
 from services.domain.errors import AuthenticationError
 from services.shells.registration import NameRegistration, ServiceInfo
 from services.wire.auth import ClientVerifier
+from services.wire.handshake_guard import guard_handshakes, open_connection
 from services.wire.naming import NameServerAddress
 from services.wire.serializers import (
+    HANDSHAKE_DEADLINE_S,
+    HANDSHAKE_MAX_BYTES,
     connection_closed,
     handshake_accepted,
+    handshake_budget,
     serves_handshakes,
 )
 from services.wire.session import open_session, reply_annotations
@@ -35,6 +39,8 @@ class CpmDaemon(Daemon):
         *,
         verifier: ClientVerifier | None = None,
         idle_timeout_s: float | None = None,
+        handshake_timeout_s: float = HANDSHAKE_DEADLINE_S,
+        handshake_max_bytes: int = HANDSHAKE_MAX_BYTES,
         **kwargs: Any,
     ) -> None:
         self._verifier = verifier
@@ -44,6 +50,11 @@ class CpmDaemon(Daemon):
         # Told of each refused connection (the metrics count them).
         self.on_refused: Callable[[], object] | None = None
         super().__init__(**kwargs)
+        # The whole handshake within its deadline, and its raw bytes within a budget
+        # (twice what the serializers decode, so a slightly large one is told why).
+        guard_handshakes(
+            self.transportServer, handshake_timeout_s, handshake_budget(handshake_max_bytes)
+        )
 
     def validateHandshake(self, conn: Any, data: Any) -> Any:
         """Check the client's proof; the answer carries the service's own proof."""
@@ -53,6 +64,7 @@ class CpmDaemon(Daemon):
             answer, key = self._check(conn, data)
             # Every later call on this connection must be authenticated under the key.
             open_session(conn, key)
+        open_connection(conn)
         if self._idle_timeout_s is not None:
             conn.sock.settimeout(self._idle_timeout_s)
         handshake_accepted()
@@ -98,10 +110,17 @@ class ServiceHost:
         ns_address: NameServerAddress,
         auth_token: str | None = None,
         idle_timeout_s: float | None = None,
+        handshake_timeout_s: float = HANDSHAKE_DEADLINE_S,
+        handshake_max_bytes: int = HANDSHAKE_MAX_BYTES,
     ) -> None:
         verifier = None if not auth_token else ClientVerifier(auth_token, info.name)
         self.daemon = CpmDaemon(
-            host=host, port=port, verifier=verifier, idle_timeout_s=idle_timeout_s
+            host=host,
+            port=port,
+            verifier=verifier,
+            idle_timeout_s=idle_timeout_s,
+            handshake_timeout_s=handshake_timeout_s,
+            handshake_max_bytes=handshake_max_bytes,
         )
         self.uri = str(self.daemon.register(obj, objectId=info.name))
         self.registration = NameRegistration(ns_address, info, self.uri)

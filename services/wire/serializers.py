@@ -40,6 +40,17 @@ class RefusedMarshal(serializers.MarshalSerializer):
 
 
 HANDSHAKE_MAX_BYTES = 64 * 1024
+# The default time a connection has to complete its handshake (``--handshake-timeout-s``).
+HANDSHAKE_DEADLINE_S = 3.0
+
+
+def handshake_budget(max_bytes: int) -> int:
+    """The raw bytes a connection may send before its handshake is accepted: twice what is
+    decoded, so a handshake somewhat over the limit is answered with the reason, and a far
+    bigger one is dropped before it is buffered."""
+    return 2 * max_bytes + 4096
+
+
 _connection = threading.local()
 
 
