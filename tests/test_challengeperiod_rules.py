@@ -21,6 +21,7 @@ from services.domain.challengeperiod_rules import (
     apply_plagiarism_flags,
     drawdown_percent,
     inspect_miner,
+    inspect_miners,
     join_metagraph,
     prune,
     refresh,
@@ -399,3 +400,19 @@ def test_combined_scores_equal_the_plain_arithmetic_bit_for_bit(seed: int) -> No
     members = set(rng.sample(hotkeys, rng.randint(1, len(hotkeys))))
     fast, plain = combined_scores(scores, members), _naive_combined(scores, members)
     assert list(fast.items()) == list(plain.items())  # same values, same order
+
+
+def test_vanta_inspects_its_development_hotkey_without_its_first_order() -> None:
+    """Its ledger then always looks older than its positions: skipped, where the same data
+    under any other hotkey is inspected."""
+    data = miner(ledger_start_ms=S + 5, first_order_time_ms=S, trading_days=90)
+    verdicts, reasons = inspect_miners(
+        {"DEVELOPMENT": MinerEntry(CH, S), "x": MinerEntry(CH, S)},
+        inputs(("DEVELOPMENT", "x"), {"DEVELOPMENT": data, "x": data}),
+        S + D,
+        VANTA_2025_12,
+    )
+    assert reasons == {}
+    assert verdicts is not None
+    assert verdicts["DEVELOPMENT"] is Verdict.SKIP
+    assert verdicts["x"] is not Verdict.SKIP

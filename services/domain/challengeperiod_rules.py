@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
+
+from msgspec.structs import replace
 
 from services.domain.config import RankingPool, RulesConfig
 from services.domain.models import EliminationReason, MinerBucket, MinerEntry, ReasonTuple
