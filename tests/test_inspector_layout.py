@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -137,3 +138,14 @@ def test_one_miners_detail_and_its_json() -> None:
     }
     assert hotkey_json(doc, hotkey(0))["miner"]["bucket"] == "CHALLENGE"
     assert hotkey_json(doc, "nobody")["miner"] is None
+
+
+def test_the_compact_header_fits_80_columns_with_a_real_address() -> None:
+    real = dataclasses.replace(
+        data(16 * DAY_MS),
+        service_uri="PYRO:ChallengePeriodManagerServer@127.0.0.1:36835",
+        health={**data(16 * DAY_MS).health, "pid": 4_194_304},
+    )
+    first, second = rendered_lines(fitted_screen(real, 80, 24), 80)[:2]
+    assert first.rstrip().endswith("127.0.0.1:36835 · version 7"), first
+    assert "simulated clock, +16.0 d" in second and second.rstrip().endswith("last refresh 08:53")

@@ -59,13 +59,19 @@ def compact_header(data: ScreenData, now_ms: int, status: str | None) -> Text:
     pid = health.get("pid")
     last = health.get("last_refresh_ms")
     text = Text()
-    text.append("cpm-inspect ", style="bold")
-    text.append(f"{health.get('service', 'ChallengePeriodManagerServer')}")
+    text.append(f"{health.get('service', 'ChallengePeriodManagerServer')}", style="bold")
     text.append("" if pid is None else f" pid {pid}")
-    text.append(f" · {data.service_uri}\n")
-    text.append(f"view {format_utc(now_ms)} UTC{clock_note(data, now_ms)} · ")
-    text.append(f"version {data.snapshot['version']} · last refresh ")
-    text.append("none since start" if last is None else format_utc(int(last)))
+    # host:port only: the object name is the service's, already shown (fits 80 columns).
+    text.append(f" · {data.service_uri.rpartition('@')[2]}")
+    text.append(f" · version {data.snapshot['version']}\n")
+    text.append(f"view {format_utc(now_ms)} UTC{clock_note(data, now_ms)} · last refresh ")
+    if last is None:
+        text.append("none since start")
+    else:
+        stamp = format_utc(int(last))
+        # The date only when it is not the view's own.
+        same_day = stamp[:10] == format_utc(now_ms)[:10]
+        text.append(stamp[11:] if same_day else stamp)
     if status is not None:
         text.append(f"\n{status}", style="bold yellow")
     return text

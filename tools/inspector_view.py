@@ -215,7 +215,7 @@ def clock_note(data: ScreenData, now_ms: int) -> str:
     wall = data.health.get("timestamp_ms")
     if wall is None or now_ms - int(wall) <= 60_000:
         return ""
-    return f" (simulated clock, {(now_ms - int(wall)) / DAY_MS:+.1f} d from this machine's)"
+    return f" (simulated clock, {(now_ms - int(wall)) / DAY_MS:+.1f} d)"
 
 
 def header_panel(data: ScreenData, now_ms: int, status: str | None = None) -> Panel:
