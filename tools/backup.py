@@ -34,7 +34,7 @@ def backup(cpm: ChallengePeriodManager, em: EliminationManager, target: Path) ->
 
 def main(argv: list[str] | None = None) -> int:
     """Copy the live state of the stack found in the name server into DIR."""
-    parser = cli.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog=PROG, description=cli.summary(__doc__))
     cli.add_nameserver_flags(parser, cli.environ())
     parser.add_argument("dir", metavar="DIR", help="where to write the copy (new or empty)")
     try:

@@ -1,7 +1,9 @@
-"""``cpm-bench``: the service against the floor (raw TCP), the old design (a
-``multiprocessing.Manager``) and a local dict, side by side in one run, with the performance
-targets marked met or not met. Starts every process it needs and stops them all by PID,
-also on Ctrl-C; prints rich tables and writes the figures as JSON.
+"""``cpm-bench``: the services side by side with the floor (raw TCP), the peer design
+(BaseManager + pickle), the Manager dicts and a local dict, in one run, with each
+performance target marked met or not met.
+
+Starts every process it needs and stops them all by PID, also on Ctrl-C; prints rich
+tables and writes the figures as JSON.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ CACHE_STALENESS_MS = 50
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = cli.ArgumentParser(prog="cpm-bench", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="cpm-bench", description=cli.summary(__doc__))
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument(
         "--output", default="bench-results.json", help="JSON file to write [%(default)s]"

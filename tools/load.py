@@ -200,7 +200,7 @@ class _OwnService:
 def main(argv: list[str] | None = None) -> int:
     """Run the load, print the figures and invariants; exit 1 on any error or violation."""
     env = cli.environ()
-    parser = cli.ArgumentParser(prog="cpm-load", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="cpm-load", description=cli.summary(__doc__))
     parser.add_argument(
         "--ns-port",
         type=cli.port_number,

@@ -142,7 +142,7 @@ def format_report(report: Report) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Check a validator's directory; 0 when the services can start on it."""
-    parser = cli.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog=PROG, description=cli.summary(__doc__))
     parser.add_argument("--check", metavar="DIR", required=True, help="the directory to check")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     try:

@@ -38,6 +38,12 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def summary(doc: str | None) -> str:
+    """A module docstring's first paragraph as one line: a command's ``--help`` text."""
+    first = (doc or "").strip().split("\n\n", 1)[0]
+    return " ".join(first.split())
+
+
 class UsageError(Exception):
     """A flag or environment value is wrong; the launcher exits 2 with this message."""
 
