@@ -88,7 +88,7 @@ def test_the_stacks_embedded_name_server_refuses_marshal(tmp_path: Path) -> None
 
 SERPENT_ID = 1
 # A well-formed serpent document of about 100 KB; serpent's decoder (ast.literal_eval) needs
-# time and memory far beyond its size for it (0.5 s and 35 MB here).
+# time and memory far beyond its size for it (0.3 s and 35 MB here).
 BIG_HANDSHAKE = b"# serpent utf-8 python3.2\n{'handshake': [" + b"(1,2.5,'x')," * 8_500 + b"]}"
 
 
