@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +96,9 @@ class RelayedService:
         return self._up().set_miner_bucket_rpc(hotkey, bucket, start)
 
 
-@pytest.fixture()
-def real(tmp_path: Path) -> Iterator[tuple[ChallengePeriodManagerServer, ServiceHost]]:
-    """The real service, with the token, registered in a name server of its own."""
-    server = ChallengePeriodManagerServer(tmp_path / "real")
+@contextmanager
+def secured(server: ChallengePeriodManagerServer) -> Iterator[ServiceHost]:
+    """``server`` with the token, registered in a name server of its own."""
     with embedded_nameserver() as own_ns:
         host = ServiceHost(
             server,
@@ -110,10 +110,20 @@ def real(tmp_path: Path) -> Iterator[tuple[ChallengePeriodManagerServer, Service
         )
         host.start()
         try:
-            yield server, host
+            yield host
         finally:
             host.stop()
-            server.close()
+
+
+@pytest.fixture()
+def real(tmp_path: Path) -> Iterator[tuple[ChallengePeriodManagerServer, ServiceHost]]:
+    """The real service."""
+    server = ChallengePeriodManagerServer(tmp_path / "real")
+    try:
+        with secured(server) as host:
+            yield server, host
+    finally:
+        server.close()
 
 
 @pytest.fixture()
@@ -192,24 +202,14 @@ def test_a_captured_handshake_gives_no_usable_session_after_a_restart(
     hello = service.daemon.hellos[-1]
     # The service as it is after a restart: a new instance that has never seen the nonce.
     again = ChallengePeriodManagerServer(tmp_path / "restarted")
-    with embedded_nameserver() as other_ns:
-        restarted = ServiceHost(
-            again,
-            ServiceInfo(CHALLENGEPERIOD_SERVICE, frozenset({"cpm"})),
-            host="127.0.0.1",
-            port=0,
-            ns_address=other_ns,
-            auth_token=TOKEN,
-        )
-        restarted.start()
-        try:
+    try:
+        with secured(again) as restarted:
             replayed = Upstream(restarted.uri, hello).use_here()
             with pytest.raises(PermissionError, match="not authenticated"):
                 replayed.set_miner_bucket_rpc("evil", "MAINCOMP", 5)
             assert again.has_miner_rpc("evil") is False
-        finally:
-            restarted.stop()
-            again.close()
+    finally:
+        again.close()
 
 
 def test_a_client_keeps_the_instance_it_verified_when_the_name_goes_or_changes(
