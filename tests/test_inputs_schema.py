@@ -144,3 +144,20 @@ def test_reason_batches_agree_with_the_precise_checks(seed: int) -> None:
         assert _outcome(fast_checks.decode_reasons, text) == _outcome(
             check_reasons, json.loads(text)
         ), batch
+
+
+def test_floats_decode_bit_for_bit_as_pythons_json_does() -> None:
+    """Scores and drawdowns decide buckets: msgspec must read every float exactly as the
+    precise path (Python's json) does, and its encoding must read back unchanged."""
+    rng = random.Random(11)
+    values = [rng.uniform(-1, 1) * 10 ** rng.randint(-12, 12) for _ in range(3000)]
+    values += [0.1 + 0.2, 1e-308, 5e-324, 1.7976931348623157e308, -0.0, 2**53 + 1.0]
+    doc = valid_document()
+    doc["scores"]["crypto"]["metrics"]["pnl"]["scores"] = {f"h{i}": v for i, v in enumerate(values)}
+    text = json.dumps(doc)
+    fast = decode_refresh_inputs(text)
+    precise = refresh_inputs._parse_precisely(json.loads(text))
+    assert fast == precise
+    got = fast.scores["crypto"].metrics["pnl"].scores  # type: ignore[index]
+    assert all(got[f"h{i}"].hex() == float(v).hex() for i, v in enumerate(values))
+    assert decode_refresh_inputs(encode_refresh_inputs(fast)) == fast
