@@ -42,10 +42,10 @@ DEFAULT = Effort(
 QUICK = Effort(
     lookups=300,
     batch_reps={10: 5, 100: 5, 1000: 2},
-    cycle_sizes=(256, 2_000),
+    cycle_sizes=(256,),
     cycles=1,
     throughput_s=0.3,
-    server_sizes=(256, 2_000),
+    server_sizes=(256,),
     handoffs=1,
 )
 
