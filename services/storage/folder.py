@@ -5,7 +5,7 @@ backups read (``challengeperiod.json``, ``eliminations.json``, ...) are brought 
 by folding the journal into them. Folding on every change would cost a whole-file rewrite
 per call, so a thread folds at most every ``interval_s`` while changes are pending: a
 burst of writes costs one rewrite, and no file is older than about ``interval_s`` behind an
-acknowledged change. ``poke()`` asks for a fold now (after a refresh).
+acknowledged change.
 """
 
 from __future__ import annotations
@@ -35,10 +35,6 @@ class FileFolder:
     def start(self) -> None:
         """Start folding."""
         self._thread.start()
-
-    def poke(self) -> None:
-        """Fold as soon as the thread wakes, without waiting for the interval."""
-        self._wake.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():
