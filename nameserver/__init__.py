@@ -23,6 +23,7 @@ import Pyro5.server
 from Pyro5.callcontext import current_context
 
 from services.domain.errors import AuthenticationError
+from services.shells.hosting import DropLog
 from services.wire.auth import NameChangeVerifier
 from services.wire.handshake_guard import guard_handshakes, open_connection
 from services.wire.naming import NameServerAddress
@@ -95,7 +96,10 @@ class _NameServerDaemon(Pyro5.nameserver.NameServerDaemon):
         self._dropping = False
         super().__init__(host, port, storage=storage)
         guard_handshakes(
-            self.transportServer, HANDSHAKE_DEADLINE_S, handshake_budget(HANDSHAKE_MAX_BYTES)
+            self.transportServer,
+            HANDSHAKE_DEADLINE_S,
+            handshake_budget(HANDSHAKE_MAX_BYTES),
+            DropLog().dropped,
         )
         if auth_token:
             # The same storage behind a guarded object, registered in the original's place.

@@ -17,7 +17,8 @@ from Pyro5 import protocol
 from Pyro5.api import Proxy
 
 from clients import ChallengePeriodManager
-from tests.processes import Proc, start_cpm_server
+from tests.processes import Proc, free_port, start_cpm_server, wait_until
+from tests.test_metrics import scrape
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -93,8 +94,12 @@ def _closed_within(sock: socket.socket, seconds: float, trickle: bool) -> float 
 def test_a_handshake_trickled_a_byte_at_a_time_is_dropped_at_the_deadline(
     ns_port: int, tmp_path: Path
 ) -> None:
-    """Before, each byte restarted the socket timeout: one byte a second held a worker."""
-    service = start_cpm_server(ns_port, tmp_path / "state", *FLAGS)
+    """Before, each byte restarted the socket timeout: one byte a second held a worker.
+    The drop is logged (once) and counted in the metrics."""
+    metrics_port = free_port()
+    service = start_cpm_server(
+        ns_port, tmp_path / "state", *FLAGS, "--metrics-port", str(metrics_port)
+    )
     try:
         header = protocol.SendingMessage(protocol.MSG_CONNECT, 0, 0, 1, b"x" * 1000).data[:40]
         with socket.create_connection(("127.0.0.1", _port_of(service)), timeout=10) as sock:
@@ -102,6 +107,8 @@ def test_a_handshake_trickled_a_byte_at_a_time_is_dropped_at_the_deadline(
             closed = _closed_within(sock, 4.0, trickle=True)
         assert closed is not None and closed < 3.0, closed
         assert service.alive()
+        wait_until(lambda: "before its handshake: too slow" in service.errors(), 5, "the log")
+        assert scrape(metrics_port)['cpm_handshake_drops_total{reason="slow"}'] == 1
     finally:
         service.close()
 

@@ -240,6 +240,8 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
     host.registration.auth_token = token
     if metrics is not None:
         host.daemon.on_refused = metrics.auth_refusals.inc
+        drops = metrics.handshake_drops
+        host.daemon.on_dropped = lambda reason: drops.labels(reason).inc()
     try:
         host.start()
     except NameTakenError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -47,13 +48,19 @@ class CpmDaemon(Daemon):
         # A connection's socket timeout is the handshake deadline (Pyro5's COMMTIMEOUT, set
         # short by the launcher) until it has proved itself; then the idle timeout.
         self._idle_timeout_s = idle_timeout_s
-        # Told of each refused connection (the metrics count them).
+        # Told of each refused connection, and of each one dropped before its handshake
+        # with the reason (the metrics count them).
         self.on_refused: Callable[[], object] | None = None
+        self.on_dropped: Callable[[str], object] | None = None
+        self._drops = DropLog()
         super().__init__(**kwargs)
         # The whole handshake within its deadline, and its raw bytes within a budget
         # (twice what the serializers decode, so a slightly large one is told why).
         guard_handshakes(
-            self.transportServer, handshake_timeout_s, handshake_budget(handshake_max_bytes)
+            self.transportServer,
+            handshake_timeout_s,
+            handshake_budget(handshake_max_bytes),
+            self._dropped,
         )
 
     def validateHandshake(self, conn: Any, data: Any) -> Any:
@@ -75,6 +82,11 @@ class CpmDaemon(Daemon):
         connection_closed()
         super().clientDisconnect(conn)
 
+    def _dropped(self, reason: str, peer: str) -> None:
+        self._drops.dropped(reason, peer)
+        if self.on_dropped is not None:
+            self.on_dropped(reason)
+
     def annotations(self) -> dict[str, bytes]:
         """Pyro5's hook for each reply's annotations: the reply's MAC on a session."""
         return reply_annotations()
@@ -87,6 +99,42 @@ class CpmDaemon(Daemon):
             if self.on_refused is not None:
                 self.on_refused()
             raise
+
+
+class DropLog:
+    """Connections dropped before their handshake, logged without flooding: the first at
+    once, then at most one line a minute with the count of each reason since."""
+
+    INTERVAL_S = 60.0
+    WHY = {"slow": "too slow", "large": "too large"}
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: float | None = None
+        self._since: dict[str, int] = {}
+
+    def dropped(self, reason: str, peer: str) -> None:
+        """One connection from ``peer`` dropped for ``reason``."""
+        with self._lock:
+            now = self._clock()
+            self._since[reason] = self._since.get(reason, 0) + 1
+            if self._last is not None and now - self._last < self.INTERVAL_S:
+                return
+            counts, self._since = self._since, {}
+            first = self._last is None
+            self._last = now
+        if first:
+            log.warning(
+                "dropped a connection from %s before its handshake: %s",
+                peer,
+                self.WHY.get(reason, reason),
+            )
+        else:
+            summary = ", ".join(f"{self.WHY.get(r, r)}: {n}" for r, n in sorted(counts.items()))
+            log.warning(
+                "dropped connections before their handshake since the last line (%s)", summary
+            )
 
 
 def _peer(conn: Any) -> str:

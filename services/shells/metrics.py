@@ -65,6 +65,12 @@ class ServiceMetrics:
             "Connections refused for a missing or wrong token",
             registry=self.registry,
         )
+        self.handshake_drops = Counter(
+            "cpm_handshake_drops",
+            "Connections dropped before their handshake was accepted, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
         self.registry.register(_StateCollector(sample, label))
 
     def instrument(self, obj: object) -> None:

@@ -26,15 +26,18 @@ from typing import Any
 from Pyro5 import config as pyro_config
 
 FULL_POOL_DEADLINE_S = 1.0
+# Told of each connection dropped before its handshake: (reason, peer address).
+DropListener = Callable[[str, str], None]
 
 
 class GuardedSocket(socket.socket):
     """A connection's socket, held to its handshake's deadline and byte budget until opened."""
 
-    __slots__ = ("cpm_budget", "cpm_deadline", "cpm_open")
+    __slots__ = ("cpm_budget", "cpm_deadline", "cpm_on_drop", "cpm_open")
     cpm_deadline: float
     cpm_budget: int
     cpm_open: bool
+    cpm_on_drop: DropListener | None
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         """``socket.recv``; before the handshake is accepted, within its limits."""
@@ -42,13 +45,29 @@ class GuardedSocket(socket.socket):
             return super().recv(bufsize, flags)
         left = self.cpm_deadline - time.monotonic()
         if left <= 0:
+            self._dropped("slow")
             raise TimeoutError("the handshake was not completed within its deadline")
         if self.cpm_budget <= 0:
+            self._dropped("large")
             raise ConnectionAbortedError("the handshake is larger than this service accepts")
         self.settimeout(left)
-        data = super().recv(min(bufsize, self.cpm_budget), flags)
+        try:
+            data = super().recv(min(bufsize, self.cpm_budget), flags)
+        except TimeoutError:
+            self._dropped("slow")
+            raise
         self.cpm_budget -= len(data)
         return data
+
+    def _dropped(self, reason: str) -> None:
+        """Tell the listener once that this connection is dropped, and why."""
+        listener, self.cpm_on_drop = self.cpm_on_drop, None
+        if listener is not None:
+            try:
+                peer = "{}:{}".format(*self.getpeername()[:2])
+            except OSError:
+                peer = "an unknown peer"
+            listener(reason, peer)
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,7 @@ class _Limits:
     deadline_s: float
     max_bytes: int
     has_free_worker: Callable[[], bool]
+    on_drop: DropListener | None
 
 
 _LIMITS: weakref.WeakKeyDictionary[socket.socket, _Limits] = weakref.WeakKeyDictionary()
@@ -77,15 +97,22 @@ class GuardingListener(socket.socket):
         if not limits.has_free_worker():
             deadline_s = min(deadline_s, FULL_POOL_DEADLINE_S)
         sock.cpm_open = False
+        sock.cpm_on_drop = limits.on_drop
         sock.cpm_budget = limits.max_bytes
         sock.cpm_deadline = time.monotonic() + deadline_s
         return sock, address
 
 
-def guard_handshakes(transport_server: Any, deadline_s: float, max_bytes: int) -> bool:
+def guard_handshakes(
+    transport_server: Any,
+    deadline_s: float,
+    max_bytes: int,
+    on_drop: DropListener | None = None,
+) -> bool:
     """Give ``transport_server`` (a Pyro5 daemon's ``transportServer``) these limits on
     every connection until its handshake is accepted; False when its socket cannot be
-    guarded (TLS, or a Unix socket), which then keeps Pyro5's own behaviour."""
+    guarded (TLS, or a Unix socket), which then keeps Pyro5's own behaviour. ``on_drop``
+    hears of each connection dropped: its reason ("slow", "large") and its peer."""
     sock = getattr(transport_server, "sock", None)
     if type(sock) is not socket.socket or isinstance(sock, ssl.SSLSocket):
         return False
@@ -98,7 +125,7 @@ def guard_handshakes(transport_server: Any, deadline_s: float, max_bytes: int) -
             return True
         return bool(pool.idle) or pool.num_workers() < pyro_config.THREADPOOL_SIZE
 
-    _LIMITS[sock] = _Limits(deadline_s, max_bytes, has_free_worker)
+    _LIMITS[sock] = _Limits(deadline_s, max_bytes, has_free_worker, on_drop)
     sock.__class__ = GuardingListener  # same layout: socket.socket with no new slots
     return True
 
