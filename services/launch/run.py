@@ -27,7 +27,6 @@ log = logging.getLogger("cpm.launch")
 DEFAULT_IDLE_TIMEOUT_S = 60.0
 DEFAULT_MAX_CONNECTIONS = 80
 # A client sends its handshake at once; an unauthenticated socket gets no more than this.
-DEFAULT_HANDSHAKE_TIMEOUT_S = HANDSHAKE_DEADLINE_S
 # Short, so a refresh or a handoff round waits little on a peer that is down.
 PEER_TIMEOUT_S = 5.0
 
@@ -97,10 +96,10 @@ def configure_pyro(*, handshake_timeout_s: float, max_connections: int) -> None:
     pyro_config.SOCK_NODELAY = True
     pyro_config.MAX_MESSAGE_SIZE = MAX_MESSAGE_BYTES
     # Each open connection holds a worker thread. Pyro5 gives an accepted socket this
-    # timeout: a connection that has not sent its handshake by then is dropped (and a
-    # refusal when the pool is full waits no longer than this for it). After the handshake
-    # CpmDaemon sets the idle timeout instead; idle sessions are dropped after that, and
-    # clients reconnect transparently.
+    # timeout; the daemon's guard (services.wire.handshake_guard) then holds the whole
+    # handshake to it, and it stays Pyro5's own per-receive deadline on a TLS listener,
+    # which the guard leaves alone. After the handshake CpmDaemon sets the idle timeout;
+    # idle sessions are dropped after that, and clients reconnect transparently.
     pyro_config.COMMTIMEOUT = handshake_timeout_s
     pyro_config.THREADPOOL_SIZE = max_connections
     pyro_config.THREADPOOL_SIZE_MIN = min(4, max_connections)
@@ -154,7 +153,7 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
     parser.add_argument(
         "--handshake-timeout-s",
         type=float,
-        default=DEFAULT_HANDSHAKE_TIMEOUT_S,
+        default=HANDSHAKE_DEADLINE_S,
         help="drop a connection that has not completed its handshake this long [%(default)s]",
     )
     parser.add_argument(

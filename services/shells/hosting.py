@@ -17,7 +17,7 @@ from Pyro5.api import Daemon
 from services.domain.errors import AuthenticationError
 from services.shells.registration import NameRegistration, ServiceInfo
 from services.wire.auth import ClientVerifier
-from services.wire.handshake_guard import guard_handshakes, open_connection
+from services.wire.handshake_guard import guard_handshakes, open_connection, peer_address
 from services.wire.naming import NameServerAddress
 from services.wire.serializers import (
     HANDSHAKE_DEADLINE_S,
@@ -45,8 +45,8 @@ class CpmDaemon(Daemon):
         **kwargs: Any,
     ) -> None:
         self._verifier = verifier
-        # A connection's socket timeout is the handshake deadline (Pyro5's COMMTIMEOUT, set
-        # short by the launcher) until it has proved itself; then the idle timeout.
+        # Until its handshake is accepted a connection is held to the guard's limits
+        # (below); then its socket gets the idle timeout.
         self._idle_timeout_s = idle_timeout_s
         # Told of each refused connection, and of each one dropped before its handshake
         # with the reason (the metrics count them).
@@ -95,7 +95,7 @@ class CpmDaemon(Daemon):
         try:
             return self._verifier.answer(data)  # type: ignore[union-attr]
         except AuthenticationError as exc:
-            log.warning("refused a connection from %s: %s", _peer(conn), exc)
+            log.warning("refused a connection from %s: %s", peer_address(conn.sock), exc)
             if self.on_refused is not None:
                 self.on_refused()
             raise
@@ -135,14 +135,6 @@ class DropLog:
             log.warning(
                 "dropped connections before their handshake since the last line (%s)", summary
             )
-
-
-def _peer(conn: Any) -> str:
-    try:
-        host, port = conn.sock.getpeername()[:2]
-    except (OSError, AttributeError, ValueError):
-        return "an unknown peer"
-    return f"{host}:{port}"
 
 
 class ServiceHost:

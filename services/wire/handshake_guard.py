@@ -63,11 +63,16 @@ class GuardedSocket(socket.socket):
         """Tell the listener once that this connection is dropped, and why."""
         listener, self.cpm_on_drop = self.cpm_on_drop, None
         if listener is not None:
-            try:
-                peer = "{}:{}".format(*self.getpeername()[:2])
-            except OSError:
-                peer = "an unknown peer"
-            listener(reason, peer)
+            listener(reason, peer_address(self))
+
+
+def peer_address(sock: Any) -> str:
+    """``host:port`` of a connected socket's peer, for a log line."""
+    try:
+        host, port = sock.getpeername()[:2]
+    except (OSError, AttributeError, ValueError):
+        return "an unknown peer"
+    return f"{host}:{port}"
 
 
 @dataclass(frozen=True)
