@@ -103,12 +103,25 @@ def start_nameserver(port: int, *extra: str, env: dict[str, str] | None = None) 
     return proc
 
 
+def command(module: str, ns_port: int, state_dir: Path, *extra: str) -> list[str]:
+    """``python -m module`` with our name server and state dir, and ``extra`` flags."""
+    return [
+        sys.executable,
+        "-m",
+        module,
+        "--ns-port",
+        str(ns_port),
+        "--state-dir",
+        str(state_dir),
+        *extra,
+    ]
+
+
 def start_service(
     module: str, ns_port: int, state_dir: Path, *extra: str, env: dict[str, str] | None = None
 ) -> Proc:
     """Start ``python -m module`` as a service and wait until it serves and is registered."""
-    argv = [sys.executable, "-m", module, "--ns-port", str(ns_port), "--state-dir", str(state_dir)]
-    proc = Proc([*argv, *extra], env=env)
+    proc = Proc(command(module, ns_port, state_dir, *extra), env=env)
     proc.wait_for_output("serving at")
     return proc
 
@@ -129,17 +142,6 @@ def start_elimination_server(
 
 def start_stack(ns_port: int, state_dir: Path, *extra: str) -> Proc:
     """Start ``cpm-stack`` and wait until it says everything is ready."""
-    proc = Proc(
-        [
-            sys.executable,
-            "-m",
-            "tools.stack",
-            "--ns-port",
-            str(ns_port),
-            "--state-dir",
-            str(state_dir),
-            *extra,
-        ]
-    )
+    proc = Proc(command("tools.stack", ns_port, state_dir, *extra))
     proc.wait_for_output("Ctrl-C stops everything", timeout_s=60)
     return proc

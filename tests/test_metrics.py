@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from clients import AuthenticationError, ChallengePeriodManager, EliminationManager
-from tests.processes import free_port, start_cpm_server, start_elimination_server, wait_until
+from tests.processes import (
+    command,
+    free_port,
+    start_cpm_server,
+    start_elimination_server,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -76,17 +81,13 @@ def test_a_busy_metrics_port_is_a_usage_error(ns_port: int, tmp_path: Path) -> N
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
+            command(
                 "services.challengeperiod_manager_server",
-                "--ns-port",
-                str(ns_port),
-                "--state-dir",
-                str(tmp_path / "cp"),
+                ns_port,
+                tmp_path / "cp",
                 "--metrics-port",
                 str(port),
-            ],
+            ),
             capture_output=True,
             text=True,
             timeout=30,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from services.shells.registration import (
 from tests.hosting import embedded_nameserver, hosted_challengeperiod
 from tests.processes import (
     Proc,
+    command,
     free_port,
     start_cpm_server,
     start_nameserver,
@@ -53,17 +53,7 @@ def test_a_second_server_on_a_held_name_exits_1_naming_the_holder(tmp_path: Path
     second: Proc | None = None
     try:
         held = _lookup(ns_port)
-        second = Proc(
-            [
-                sys.executable,
-                "-m",
-                CPM,
-                "--ns-port",
-                str(ns_port),
-                "--state-dir",
-                str(tmp_path / "b"),
-            ]
-        )
+        second = Proc(command(CPM, ns_port, tmp_path / "b"))
         assert second.popen.wait(timeout=30) == 1
         lines = second.errors().strip().splitlines()
         assert len(lines) == 1, lines
@@ -125,19 +115,7 @@ def test_a_second_stack_on_one_name_server_fails_and_leaves_the_first_alone(
     ns_port = free_port()
     first = start_stack(ns_port, tmp_path / "real")
     try:
-        second = Proc(
-            [
-                sys.executable,
-                "-m",
-                "tools.stack",
-                "--ns-port",
-                str(ns_port),
-                "--state-dir",
-                str(tmp_path / "demo"),
-                "--demo",
-                "--no-view",
-            ]
-        )
+        second = Proc(command("tools.stack", ns_port, tmp_path / "demo", "--demo", "--no-view"))
         try:
             assert second.popen.wait(timeout=30) == 1
             assert "already registered" in second.errors()
@@ -160,8 +138,7 @@ def test_with_auth_the_refusal_still_names_the_holders_pid(tmp_path: Path) -> No
     ns = start_nameserver(ns_port, env=env)
     first = start_cpm_server(ns_port, tmp_path / "a", env=env)
     try:
-        argv = [sys.executable, "-m", CPM, "--ns-port", str(ns_port), "--state-dir"]
-        second = Proc([*argv, str(tmp_path / "b")], env=env)
+        second = Proc(command(CPM, ns_port, tmp_path / "b"), env=env)
         try:
             assert second.popen.wait(timeout=30) == 1
             assert f"pid {first.pid}" in second.errors()

@@ -13,7 +13,15 @@ import pytest
 from Pyro5.api import Proxy
 
 from clients import ChallengePeriodManager, MinerBucket
-from tests.processes import BIN, Proc, free_port, start_cpm_server, start_nameserver, wait_until
+from tests.processes import (
+    BIN,
+    Proc,
+    command,
+    free_port,
+    start_cpm_server,
+    start_nameserver,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -179,9 +187,7 @@ def test_corrupt_state_file_exits_1_naming_it_and_is_not_overwritten(
     state.mkdir()
     corrupt = state / filename
     corrupt.write_text(content)
-    proc = Proc(
-        [sys.executable, "-m", module, "--ns-port", str(ns_port), "--state-dir", str(state)]
-    )
+    proc = Proc(command(module, ns_port, state))
     try:
         assert proc.popen.wait(timeout=30) == 1
         errors = proc.errors()
@@ -289,17 +295,7 @@ def test_foreign_client_gets_server_side_validation(ns_port: int, cpm_process: P
 def test_a_second_service_on_the_same_state_dir_is_refused(
     ns_port: int, cpm_process: Proc, tmp_path: Path
 ) -> None:
-    second = Proc(
-        [
-            sys.executable,
-            "-m",
-            CPM,
-            "--ns-port",
-            str(ns_port),
-            "--state-dir",
-            str(tmp_path / "state"),
-        ]
-    )
+    second = Proc(command(CPM, ns_port, tmp_path / "state"))
     try:
         assert second.popen.wait(timeout=30) == 1
         assert f"in use by another process (pid {cpm_process.pid})" in second.errors()

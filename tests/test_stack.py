@@ -16,7 +16,7 @@ from Pyro5.api import Proxy
 
 from clients import ChallengePeriodManager, EliminationManager
 from services.domain.errors import ServiceUnavailableError
-from tests.processes import BIN, Proc, free_port, start_nameserver, start_stack, wait_until
+from tests.processes import BIN, Proc, command, free_port, start_nameserver, start_stack, wait_until
 from tools import stack as stack_module
 from tools.stack import DEMO_STATE_DIR, Child, _children, _parse
 
@@ -221,15 +221,7 @@ def test_with_a_token_the_stacks_name_server_takes_names_only_with_its_proof(
 ) -> None:
     port = free_port()
     env = {"CPM_AUTH_TOKEN": "stack-token"}
-    argv = [
-        sys.executable,
-        "-m",
-        "tools.stack",
-        "--ns-port",
-        str(port),
-        "--state-dir",
-        str(tmp_path / "state"),
-    ]
+    argv = command("tools.stack", port, tmp_path / "state")
     stack = Proc(argv, env=env)
     try:
         stack.wait_for_output("Ctrl-C stops everything", timeout_s=60)
