@@ -26,7 +26,7 @@ from services.launch.cli import (
     setup_logging,
 )
 from services.wire.names import DEFAULT_NS_HOST, DEFAULT_NS_PORT
-from services.wire.serializers import refuse_marshal
+from services.wire.serializers import harden_serializers
 
 PROG = "cpm-nameserver"
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(options: argparse.Namespace, stop: threading.Event) -> int:
     location = f"{options.host}:{options.port}"
-    refuse_marshal()
+    harden_serializers()
     try:
         server = EmbeddedNameServer(
             options.host, options.port, storage=options.storage, auth_token=options.auth_token

@@ -2,7 +2,7 @@
 
 Each of these two bodies segfaults CPython when ``marshal.loads`` decodes it; Pyro5 decodes
 a handshake with whatever serializer the header names. Every daemon we start must answer
-with a refusal and keep serving. Removing ``refuse_marshal()`` from a launcher makes the
+with a refusal and keep serving. Removing ``harden_serializers()`` from a launcher makes the
 matching test fail: the process dies with SIGSEGV.
 """
 

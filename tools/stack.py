@@ -22,7 +22,7 @@ from nameserver import EmbeddedNameServer
 from services.launch import cli
 from services.shells.registration import live_holder, taken_message
 from services.wire.naming import NameServerAddress, ping_nameserver
-from services.wire.serializers import refuse_marshal
+from services.wire.serializers import harden_serializers
 from tools.demo import start_demo
 from tools.stack_child import Child, describe_exit
 
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     if ping_nameserver(address):
         print(f"using the name server already at {address}", flush=True)
     else:
-        refuse_marshal()
+        harden_serializers()
         try:
             embedded = EmbeddedNameServer(
                 host=args.ns_host, port=args.ns_port, auth_token=cli.environ().get("CPM_AUTH_TOKEN")

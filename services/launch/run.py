@@ -20,7 +20,7 @@ from services.shells.metrics import Sample, ServiceMetrics
 from services.shells.registration import NameTakenError, ServiceInfo
 from services.wire.names import MAX_MESSAGE_BYTES
 from services.wire.naming import NameServerAddress
-from services.wire.serializers import HANDSHAKE_DEADLINE_S, HANDSHAKE_MAX_BYTES, refuse_marshal
+from services.wire.serializers import HANDSHAKE_DEADLINE_S, HANDSHAKE_MAX_BYTES, harden_serializers
 
 log = logging.getLogger("cpm.launch")
 
@@ -197,7 +197,7 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
     configure_pyro(
         handshake_timeout_s=args.handshake_timeout_s, max_connections=args.max_connections
     )
-    refuse_marshal(args.handshake_max_bytes)
+    harden_serializers(args.handshake_max_bytes)
     stop = threading.Event()
     cli.install_stop_handlers(stop)
     try:

@@ -93,7 +93,7 @@ def _limited(base: type[serializers.SerializerBase], max_bytes: int) -> Any:
     return HandshakeLimited()
 
 
-def refuse_marshal(handshake_max_bytes: int = HANDSHAKE_MAX_BYTES) -> None:
+def harden_serializers(handshake_max_bytes: int = HANDSHAKE_MAX_BYTES) -> None:
     """Make this process's daemons refuse marshal, and any handshake over
     ``handshake_max_bytes``; only launchers call this."""
     stand_in = RefusedMarshal()
