@@ -7,18 +7,17 @@ the precise check returns.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from services.domain.errors import InvalidInputError
 from services.domain.models import (
     MAX_HOTKEY_LENGTH,
     REASON_NAMES,
     ReasonTuple,
     check_reasons,
+    load_json,
 )
 
 _Hotkey = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_HOTKEY_LENGTH)]
@@ -44,8 +43,4 @@ def decode_reasons(text: str | bytes, name: str = "reasons") -> dict[str, Reason
         return _BATCH_DECODER.decode(text)
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass
-    try:
-        raw = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"{name} is not valid JSON: {exc}") from None
-    return check_reasons(raw, name)
+    return check_reasons(load_json(text, name), name)

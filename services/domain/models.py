@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -192,3 +193,11 @@ def check_reasons(value: Any, name: str = "reasons") -> dict[str, ReasonTuple]:
         check_hotkey(k, f"{name} key"): check_reason(v, f"{name}[{k!r:.40}]")
         for k, v in value.items()
     }
+
+
+def load_json(text: str | bytes, name: str) -> Any:
+    """The document in JSON ``text``; an InvalidInputError naming ``name`` when it is not."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{name} is not valid JSON: {exc}") from None

@@ -29,6 +29,7 @@ from services.domain.models import (
     check_int,
     check_number,
     check_time,
+    load_json,
 )
 
 T = TypeVar("T")
@@ -118,11 +119,7 @@ def decode_refresh_inputs(text: str | bytes) -> RefreshInputs:
         return _distinct(_JSON_DECODER.decode(text))
     except (msgspec.ValidationError, msgspec.DecodeError, _Repeated):
         pass
-    try:
-        raw = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"inputs is not valid JSON: {exc}") from None
-    return _parse_precisely(raw)
+    return _parse_precisely(load_json(text, "inputs"))
 
 
 def encode_refresh_inputs(inputs: RefreshInputs) -> str:

@@ -16,6 +16,7 @@ from services.domain.errors import (
     InvalidInputError,
     InvalidTypeError,
 )
+from services.domain.models import load_json
 from services.wire.names import MAX_MESSAGE_BYTES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,10 +45,7 @@ def sized_arg(text: str, name: str) -> str:
 def loads_arg(value: Any, name: str) -> Any:
     """An argument given as JSON text or as the plain structure."""
     if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{name} is not valid JSON: {exc}") from None
+        return load_json(value, name)
     return value
 
 
