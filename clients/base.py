@@ -18,6 +18,7 @@ from services.domain.errors import (
     ServiceNotRegisteredError,
     ServiceUnavailableError,
 )
+from services.wire import busy_poll
 from services.wire.names import DEFAULT_NS_HOST, DEFAULT_NS_PORT
 from services.wire.naming import NameServerAddress
 
@@ -102,6 +103,7 @@ class ServiceClient(Generic[API]):
             timeout_s=self.timeout_s,
             read_only=self.read_only_methods,
             auth_token=self.auth_token,
+            busy_poll_us=busy_poll.budget_from_environment(),
         )
         self._use(self._remote)
         if spawn_server:

@@ -29,6 +29,7 @@ from services.domain.errors import (
 )
 from services.wire import session
 from services.wire.auth import client_hello
+from services.wire.busy_poll import busy_polling
 from services.wire.errors import from_wire_error
 from services.wire.names import WIRE_SERIALIZER
 from services.wire.naming import NameServerAddress, connect_nameserver
@@ -138,8 +139,11 @@ class RemoteTransport:
         timeout_s: float,
         read_only: frozenset[str],
         auth_token: str | None = None,
+        busy_poll_us: int = 0,
     ) -> None:
         self.service_name = service_name
+        # How long a call polls for its reply before it blocks (services.wire.busy_poll).
+        self.busy_poll_us = busy_poll_us
         self.ns = ns
         self.timeout_s = timeout_s
         self.read_only = read_only
@@ -219,6 +223,7 @@ class RemoteTransport:
             # Pyro5 sets TCP_NODELAY from its global config; a client library must not
             # change that, so it sets the option on its own sockets.
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            busy_polling(conn.sock, self.busy_poll_us)
         with self._uri_lock:
             ended = [p for thread, p in self._proxies if not thread.is_alive()]
             self._proxies = [(t, p) for t, p in self._proxies if t.is_alive()]

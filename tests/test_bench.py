@@ -44,6 +44,8 @@ def test_quick_run_writes_the_figures(tmp_path: Path, capsys: pytest.CaptureFixt
     assert set(results["server_refresh"]) == {"ptn-2025-11", "vanta-2025-12"}
     assert set(results["mutation_us"]) == {"fsync", "no_fsync"}
     assert set(results["auth_us"]) == {"off", "on"}
+    assert set(results["busy_poll_us"]) == {"off", "on"}
+    assert all(row["p50"] > 0 for row in results["busy_poll_us"].values())
     names = [t["name"] for t in results["targets"]]
     assert "auth on: cached lookup p50" in names
     assert any(name.startswith("validator cycle at 256 miners, cached") for name in names)

@@ -26,7 +26,7 @@ except ModuleNotFoundError as _exc:  # the "tools" extra is not installed
 
 from services.domain.config import RULESETS
 from services.launch import cli
-from tools import bench_auth
+from tools import bench_auth, bench_busy_poll
 from tools import bench_workloads as work
 from tools.bench_data import ValidatorWorkload
 from tools.bench_env import BenchEnv
@@ -82,6 +82,8 @@ def run(effort: work.Effort, console: Console) -> dict[str, Any]:
         env.start_service("elimination")
         console.log("authentication off and on")
         results["auth_us"] = bench_auth.auth_cost(env, effort.lookups, CACHE_STALENESS_MS)
+        console.log("busy polling off and on")
+        results["busy_poll_us"] = bench_busy_poll.busy_poll_cost(env, effort.lookups)
         console.log("a mutation's cost, flushed to the device or not")
         results["mutation_us"] = work.mutation_cost(env, effort.lookups // 10, effort.throughput_s)
         results["server_refresh"] = {}

@@ -259,11 +259,23 @@ def render(results: dict[str, Any], targets: list[Target]) -> Group:
         ):
             off, on = auth["off"][name]["p50"], auth["on"][name]["p50"]
             t_auth.add_row(label, f"{off:.1f}", f"{on:.1f}", f"{_ratio(on, off):.2f}x")
+    t_poll = _table(
+        "Busy polling, uncached has_miner (µs; CPU per call of each process)",
+        ["busy poll", "p50", "p99", "client CPU", "service CPU"],
+    )
+    for mode, row in results.get("busy_poll_us", {}).items():
+        t_poll.add_row(
+            mode,
+            f"{row['p50']:.1f}",
+            f"{row['p99']:.1f}",
+            f"{row['client_cpu_us']:.1f}",
+            f"{row['service_cpu_us']:.1f}",
+        )
     t7 = _table("Targets", ["target", "this run", "goal", "verdict"])
     for target in targets:
         verdict = "[green]met[/]" if target.met else "[red]not met[/]"
         t7.add_row(target.name, target.figure, target.limit, verdict)
-    return Group(t1, t2, t3, t4, t5, t_mut, t_auth, t6, t7)
+    return Group(t1, t2, t3, t4, t5, t_mut, t_auth, t_poll, t6, t7)
 
 
 def targets_json(targets: list[Target]) -> list[dict[str, Any]]:

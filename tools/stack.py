@@ -79,6 +79,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--handshake-max-bytes", type=int, help="each service's limit on a handshake's size"
     )
     parser.add_argument(
+        "--busy-poll-us", type=int, help="each service's poll for the next request (0: off)"
+    )
+    parser.add_argument(
         "--poll-interval-ms", type=int, help="the elimination service's poll for pending reasons"
     )
     args = parser.parse_args(argv)
@@ -106,6 +109,7 @@ def _children(args: argparse.Namespace) -> list[Child]:
         ("--idle-timeout-s", args.idle_timeout_s),
         ("--handshake-timeout-s", args.handshake_timeout_s),
         ("--handshake-max-bytes", args.handshake_max_bytes),
+        ("--busy-poll-us", args.busy_poll_us),
     ):
         if value is not None:
             common += [flag, str(value)]

@@ -18,6 +18,7 @@ from services.launch import cli
 from services.shells.hosting import ServiceHost
 from services.shells.metrics import Sample, ServiceMetrics
 from services.shells.registration import NameTakenError, ServiceInfo
+from services.wire.busy_poll import DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US
 from services.wire.names import MAX_MESSAGE_BYTES
 from services.wire.naming import NameServerAddress
 from services.wire.serializers import HANDSHAKE_DEADLINE_S, HANDSHAKE_MAX_BYTES, harden_serializers
@@ -128,6 +129,8 @@ def _check_settings(args: argparse.Namespace, token: str | None) -> None:
         raise cli.UsageError(f"--handshake-max-bytes must be between 256 and {MAX_MESSAGE_BYTES}")
     if args.idle_timeout_s <= 0:
         raise cli.UsageError("--idle-timeout-s must be positive")
+    if not 0 <= args.busy_poll_us <= MAX_BUSY_POLL_US:
+        raise cli.UsageError(f"--busy-poll-us must be between 0 and {MAX_BUSY_POLL_US}")
     if not 1 <= args.max_connections <= 10_000:
         raise cli.UsageError("--max-connections must be between 1 and 10000")
 
@@ -161,6 +164,13 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
         type=int,
         default=HANDSHAKE_MAX_BYTES,
         help="refuse a larger handshake before decoding it [%(default)s]",
+    )
+    parser.add_argument(
+        "--busy-poll-us",
+        type=int,
+        default=DEFAULT_BUSY_POLL_US,
+        help="poll a connection this many µs for the next request before blocking; "
+        "0 turns it off [%(default)s]",
     )
     parser.add_argument(
         "--max-connections",
@@ -229,6 +239,7 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
             idle_timeout_s=args.idle_timeout_s,
             handshake_timeout_s=args.handshake_timeout_s,
             handshake_max_bytes=args.handshake_max_bytes,
+            busy_poll_us=args.busy_poll_us,
         )
     except OSError as exc:
         service.close()

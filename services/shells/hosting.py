@@ -42,6 +42,7 @@ class CpmDaemon(Daemon):
         idle_timeout_s: float | None = None,
         handshake_timeout_s: float = HANDSHAKE_DEADLINE_S,
         handshake_max_bytes: int = HANDSHAKE_MAX_BYTES,
+        busy_poll_us: int = 0,
         **kwargs: Any,
     ) -> None:
         self._verifier = verifier
@@ -61,6 +62,7 @@ class CpmDaemon(Daemon):
             handshake_timeout_s,
             handshake_budget(handshake_max_bytes),
             self._dropped,
+            busy_poll_us,
         )
 
     def validateHandshake(self, conn: Any, data: Any) -> Any:
@@ -152,6 +154,7 @@ class ServiceHost:
         idle_timeout_s: float | None = None,
         handshake_timeout_s: float = HANDSHAKE_DEADLINE_S,
         handshake_max_bytes: int = HANDSHAKE_MAX_BYTES,
+        busy_poll_us: int = 0,
     ) -> None:
         verifier = None if not auth_token else ClientVerifier(auth_token, info.name)
         self.daemon = CpmDaemon(
@@ -161,6 +164,7 @@ class ServiceHost:
             idle_timeout_s=idle_timeout_s,
             handshake_timeout_s=handshake_timeout_s,
             handshake_max_bytes=handshake_max_bytes,
+            busy_poll_us=busy_poll_us,
         )
         self.uri = str(self.daemon.register(obj, objectId=info.name))
         self.registration = NameRegistration(ns_address, info, self.uri)

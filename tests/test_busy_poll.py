@@ -1,0 +1,189 @@
+"""Busy polling before a blocking receive: its budget, its bounds, and that Pyro5's own
+client and daemon still talk to a socket that polls."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from Pyro5.api import Proxy, expose
+
+from services.domain.errors import InvalidInputError
+from services.wire import busy_poll
+from services.wire.busy_poll import (
+    DEFAULT_BUSY_POLL_US,
+    BusyPollingSocket,
+    await_readable,
+    budget_from_environment,
+    busy_polling,
+)
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def test_the_budget_comes_from_the_environment_or_is_the_default() -> None:
+    assert budget_from_environment({}) == DEFAULT_BUSY_POLL_US
+    assert budget_from_environment({"CPM_BUSY_POLL_US": " "}) == DEFAULT_BUSY_POLL_US
+    assert budget_from_environment({"CPM_BUSY_POLL_US": "0"}) == 0
+    assert budget_from_environment({"CPM_BUSY_POLL_US": "350"}) == 350
+
+
+@pytest.mark.parametrize("raw", ["fast", "1.5", "-1", "10001"])
+def test_a_bad_budget_is_an_error_naming_the_variable(raw: str) -> None:
+    with pytest.raises(InvalidInputError, match="CPM_BUSY_POLL_US"):
+        budget_from_environment({"CPM_BUSY_POLL_US": raw})
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    a, b = socket.socketpair()
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_polling_ends_as_soon_as_data_arrives(pair: tuple[socket.socket, socket.socket]) -> None:
+    reader, writer = pair
+    timer = threading.Timer(0.01, writer.send, args=(b"x",))
+    start = time.monotonic()
+    timer.start()
+    assert await_readable(reader, 5.0)
+    assert time.monotonic() - start < 2.0
+    timer.join()
+
+
+def test_polling_gives_up_after_its_budget(pair: tuple[socket.socket, socket.socket]) -> None:
+    start = time.monotonic()
+    assert not await_readable(pair[0], 0.02)
+    assert 0.02 <= time.monotonic() - start < 2.0
+
+
+def test_a_budget_of_zero_does_not_poll(pair: tuple[socket.socket, socket.socket]) -> None:
+    pair[1].send(b"x")
+    assert not await_readable(pair[0], 0.0)
+
+
+def test_one_thread_polls_at_a_time(pair: tuple[socket.socket, socket.socket]) -> None:
+    """While one thread polls, another blocks at once instead of spinning beside it."""
+    other_reader, other_writer = socket.socketpair()
+    try:
+        polling = threading.Thread(target=await_readable, args=(other_reader, 10.0))
+        polling.start()
+        deadline = time.monotonic() + 5
+        while not busy_poll._poller_slot.locked():
+            assert time.monotonic() < deadline, "the first thread never started polling"
+            time.sleep(0.001)
+        start = time.monotonic()
+        assert not await_readable(pair[0], 10.0)
+        assert time.monotonic() - start < 1.0
+        other_writer.send(b"x")
+        polling.join(timeout=5)
+        assert not polling.is_alive()
+    finally:
+        other_reader.close()
+        other_writer.close()
+
+
+def test_only_plain_tcp_sockets_take_the_polling_class() -> None:
+    unix_a, unix_b = socket.socketpair()
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        assert not busy_polling(unix_a, 200)
+        assert type(unix_a) is socket.socket
+        assert not busy_polling(tcp, 0)
+        assert type(tcp) is socket.socket
+        assert busy_polling(tcp, 200)
+        assert isinstance(tcp, BusyPollingSocket)
+        # Pyro5 reads a socket without getpeercert (not TLS) with MSG_WAITALL: unchanged.
+        assert not hasattr(tcp, "getpeercert")
+        assert tcp.cpm_busy_poll_s == pytest.approx(200e-6)
+    finally:
+        for sock in (unix_a, unix_b, tcp):
+            sock.close()
+
+
+@expose
+class EchoObject:
+    def echo(self, value: object) -> object:
+        return value
+
+
+_STOCK_DAEMON = """
+import sys
+from Pyro5.api import Daemon, expose
+
+@expose
+class Echo:
+    def echo(self, value):
+        return value
+
+daemon = Daemon(host="127.0.0.1")
+print(daemon.register(Echo(), "echo"), flush=True)
+daemon.requestLoop()
+"""
+
+
+def test_a_polling_proxy_talks_to_a_stock_pyro5_daemon() -> None:
+    """The client side as RemoteTransport sets it up, against Pyro5's own daemon in its
+    own process; a reply larger than one read comes back whole."""
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", _STOCK_DAEMON], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
+    try:
+        assert daemon.stdout is not None
+        uri = daemon.stdout.readline().decode().strip()
+        with Proxy(uri) as proxy:
+            proxy._pyroSerializer = "msgpack"
+            proxy._pyroTimeout = 10
+            proxy._pyroBind()
+            assert busy_polling(proxy._pyroConnection.sock, 500)
+            big = "x" * 300_000
+            for value in (1, "two", [3, 4], big):
+                assert proxy.echo(value) == value
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
+def test_a_stock_proxy_talks_to_a_daemon_whose_connections_poll() -> None:
+    """Pyro5's own proxy, against our daemon with polling connections (in this process)."""
+    from services.shells.hosting import CpmDaemon
+
+    daemon = CpmDaemon(host="127.0.0.1", port=0, busy_poll_us=500)
+    uri = daemon.register(EchoObject(), "echo")
+    loop = threading.Thread(target=daemon.requestLoop, daemon=True)
+    loop.start()
+    try:
+        with Proxy(uri) as proxy:
+            proxy._pyroTimeout = 10
+            for value in (1, "two", [3, 4], "y" * 300_000):
+                assert proxy.echo(value) == value
+    finally:
+        daemon.shutdown()
+        loop.join(timeout=5)
+
+
+def test_a_service_refuses_a_bad_busy_poll_flag(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.challengeperiod_manager_server",
+            "--busy-poll-us",
+            "-5",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 2
+    assert "--busy-poll-us must be between 0 and 10000" in result.stderr
+    assert "Traceback" not in result.stderr
