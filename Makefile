@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Two workers: most of the suite waits on processes it starts, so two share the cores.
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint typecheck check bench inspect clean
 
@@ -19,7 +21,7 @@ run: $(STAMP)
 	$(BIN)/cpm-stack --demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -29,7 +29,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # A suite that collected or ran nothing must never look green (pytest's "no tests ran"
-    # is exit 5, but an all-skipped run exits 0).
+    # is exit 5, but an all-skipped run exits 0). Under pytest-xdist the controller sees
+    # every worker's results; a worker, which has no reporter of its own, is left alone.
+    if hasattr(session.config, "workerinput"):
+        return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     passed = len(reporter.stats.get("passed", [])) if reporter else 0
     if exitstatus == 0 and passed == 0:
