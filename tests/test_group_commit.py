@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from services import ChallengePeriodManagerServer
+from clients import ChallengePeriodManager, EliminationManager
+from clients.transport import DirectTransport
+from services import ChallengePeriodManagerServer, EliminationManagerServer
 from services.storage import durable_store
 
 WRITERS = 8
@@ -139,3 +141,64 @@ def test_a_fold_writes_the_files_while_calls_go_on_and_keeps_their_lines(
         assert again.has_miner_rpc("folded") and again.has_miner_rpc("during")
     finally:
         again.close()
+
+
+@pytest.fixture()
+def flushing_pair(
+    tmp_path: Path,
+) -> Iterator[tuple[ChallengePeriodManager, EliminationManager]]:
+    """Both services in this process, each flushing every change to the device."""
+    cp_server = ChallengePeriodManagerServer(tmp_path / "cpm", fsync=True)
+    cpm = ChallengePeriodManager(transport=DirectTransport(cp_server, cp_server.close))
+    em_server = EliminationManagerServer(tmp_path / "em", fsync=True, reasons_source=cpm)
+    em = EliminationManager(transport=DirectTransport(em_server, em_server.close))
+    yield cpm, em
+    em.close()
+    cpm.close()
+
+
+def test_an_elimination_round_flushes_its_own_tables_once(
+    flushing_pair: tuple[ChallengePeriodManager, EliminationManager],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A round with a departed hotkey (a zombie too, as its inputs are still sent), a
+    handed-off reason and a drawdown row writes them all as one change, flushed once,
+    before the reason leaves the other service."""
+    cpm, em = flushing_pair
+    now = 1_750_000_000_000
+    ledger = {
+        "first_order_time_ms": 0,
+        "n_positions": 1,
+        "ledger_start_ms": 0,
+        "n_checkpoints": 240,
+        "trading_days": 120,
+    }
+    hotkeys = [f"miner_{i}" for i in range(20)]
+    cpm.set_miner_bucket("miner_1", "MAINCOMP", 0)
+    miners = {hk: {**ledger, "min_mdd": 0.99} for hk in hotkeys}
+    cpm.submit_refresh_inputs({"metagraph_hotkeys": hotkeys, "miners": miners})
+    em.process_eliminations(now)
+    # Next cycle: miner_0 left, miner_1 is past the drawdown limit, miner_2 has a reason.
+    miners["miner_1"] = {**ledger, "min_mdd": 0.85}
+    cpm.submit_refresh_inputs({"metagraph_hotkeys": hotkeys[1:], "miners": miners})
+    cpm.update_elimination_reasons({"miner_2": ("PLAGIARISM", 0.0)})
+    em_dir = str(tmp_path / "em")
+    real = os.fdatasync
+    flushes: list[str] = []
+
+    def counting_flush(fd: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        if path.endswith(".journal"):  # not a background fold's file writes
+            flushes.append("em" if path.startswith(em_dir) else "cpm")
+        if flushes and flushes[-1] == "cpm":
+            # The reason leaves the challenge-period service only after the rows flushed.
+            assert "miner_2" in em.get_eliminated_hotkeys()
+        real(fd)
+
+    monkeypatch.setattr(durable_store.os, "fdatasync", counting_flush)
+    result = em.process_eliminations(now + 1)
+    assert sorted(result["added"]) == ["miner_0", "miner_1", "miner_2"]
+    assert "miner_0" in em.get_departed_hotkeys()
+    assert cpm.get_all_elimination_reasons() == {}
+    assert flushes.count("em") == 1, flushes

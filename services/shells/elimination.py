@@ -298,19 +298,41 @@ class EliminationManagerServer:
                 self._last_round_end = time.monotonic()
 
     def _round(self, t_ms: int) -> Result:
+        """The departed step, the handoff, drawdown and zombies, flushed as one change (the
+        reasons are read first and popped once their rows are on the device); then expiry."""
         peer_up = self._peer.sync()
         inputs = self._peer.inputs
-        result: Result = {"added": [], "skipped": [], "deleted": []}
-        if inputs is not None:
-            self._departed_step(inputs, t_ms)
-        if peer_up:
+        reasons: dict[str, Any] = {}
+        source = self._source
+        if peer_up and source is not None:
             try:
-                result["added"], result["skipped"] = self._handoff(t_ms)
+                reasons = source.get_all_elimination_reasons()
             except ServiceUnavailableError as exc:
                 self._peer.mark(up=False, reason=str(exc))
                 peer_up = False
-        if inputs is not None:
-            result["added"] += self._drawdown_and_zombies(inputs, t_ms)
+        handoff = None
+        found: list[Row] = []
+        with self._state.lock:
+            previous = self._departed_step(inputs, t_ms) if inputs is not None else None
+            if reasons:
+                handoff = plan_handoff(reasons, self._state.rows, t_ms)
+                self._state.append_all(handoff.new_rows)
+            if inputs is not None:
+                found = self._drawdown_and_zombies(inputs, t_ms)
+        if inputs is not None:  # the departed entries are on the device: move on
+            self._previous = previous
+        result: Result = {"added": [], "skipped": [], "deleted": []}
+        if handoff is not None and source is not None:
+            _log_added(handoff.new_rows)
+            result["added"], result["skipped"] = handoff.added, handoff.skipped
+            try:
+                # A refresh that added reasons since the read keeps them: only these go.
+                source.pop_elimination_reasons(handoff.handled)
+            except ServiceUnavailableError as exc:
+                self._peer.mark(up=False, reason=str(exc))
+                peer_up = False
+        _log_added(found)
+        result["added"] += [row["hotkey"] for row in found]
         if inputs is not None and peer_up:
             try:
                 result["deleted"] = self._expiry(inputs, t_ms)
@@ -318,7 +340,10 @@ class EliminationManagerServer:
                 self._peer.mark(up=False, reason=str(exc))
         return result
 
-    def _departed_step(self, inputs: RefreshInputs, t_ms: int) -> None:
+    def _departed_step(self, inputs: RefreshInputs, t_ms: int) -> frozenset[str] | None:
+        """Record the hotkeys that left the metagraph; returns what ``previous`` becomes
+        once this is durable (so a failed write is retried next round). The caller holds
+        the state lock."""
         plan = rules_.plan_departed(
             self._previous, inputs.metagraph_hotkeys, self._state.departed, t_ms, self._peer.rules
         )
@@ -327,50 +352,34 @@ class EliminationManagerServer:
                 "%d hotkeys left the metagraph at once; an anomaly, none recorded as departed",
                 len(plan.lost),
             )
-        # Durable before ``previous`` moves on, so a failed write is retried next round.
         self._state.record_departed(plan.new_entries)
         if plan.previous is not None and self._previous is not None:
             back = (plan.previous - self._previous) & set(self._state.departed)
             if back:
                 log.warning("departed hotkeys re-registered: %s", ", ".join(sorted(back)))
-        self._previous = plan.previous
+        return plan.previous
 
-    def _handoff(self, t_ms: int) -> tuple[list[str], list[str]]:
-        assert self._source is not None
-        reasons = self._source.get_all_elimination_reasons()
-        if not reasons:
-            return [], []
-        with self._state.lock:
-            plan = plan_handoff(reasons, self._state.rows, t_ms)
-            self._state.append_all(plan.new_rows)
-        # Only now that the rows are durable may the reasons leave the pending set; a
-        # refresh that added reasons since the read keeps them, as only these are popped.
-        self._source.pop_elimination_reasons(plan.handled)
-        _log_added(plan.new_rows)
-        return plan.added, plan.skipped
-
-    def _drawdown_and_zombies(self, inputs: RefreshInputs, t_ms: int) -> list[str]:
+    def _drawdown_and_zombies(self, inputs: RefreshInputs, t_ms: int) -> list[Row]:
+        """The drawdown and zombie rows, added; the caller holds the state lock."""
         candidates = inputs.zombie_candidates()
-        with self._state.lock:
-            self._state.forget_expired(
-                rules_.expired_to_forget(self._state.expired, candidates, inputs.metagraph_hotkeys)
-            )
-            drawdown = rules_.plan_drawdown(
-                self._peer.maincomp, inputs.miners, self._state.rows, t_ms, self._peer.rules
-            )
-            self._state.append_all(drawdown)
-            # Decided after the drawdown rows exist: a hotkey gets one row, the first step's.
-            zombies = rules_.plan_zombies(
-                candidates,
-                inputs.metagraph_hotkeys,
-                self._state.rows,
-                self._state.expired,
-                t_ms,
-                self._peer.rules,
-            )
-            self._state.append_all(zombies)
-        _log_added(drawdown + zombies)
-        return [row["hotkey"] for row in drawdown + zombies]
+        self._state.forget_expired(
+            rules_.expired_to_forget(self._state.expired, candidates, inputs.metagraph_hotkeys)
+        )
+        drawdown = rules_.plan_drawdown(
+            self._peer.maincomp, inputs.miners, self._state.rows, t_ms, self._peer.rules
+        )
+        self._state.append_all(drawdown)
+        # Decided after the drawdown rows exist: a hotkey gets one row, the first step's.
+        zombies = rules_.plan_zombies(
+            candidates,
+            inputs.metagraph_hotkeys,
+            self._state.rows,
+            self._state.expired,
+            t_ms,
+            self._peer.rules,
+        )
+        self._state.append_all(zombies)
+        return drawdown + zombies
 
     def _expiry(self, inputs: RefreshInputs, t_ms: int) -> list[str]:
         assert self._source is not None
