@@ -29,7 +29,7 @@ from services.domain.errors import (
 )
 from services.wire import session
 from services.wire.auth import client_hello
-from services.wire.busy_poll import busy_polling
+from services.wire.busy_poll import buffered
 from services.wire.errors import from_wire_error
 from services.wire.names import WIRE_SERIALIZER
 from services.wire.naming import NameServerAddress, connect_nameserver
@@ -107,6 +107,13 @@ def _connection_closed_by_peer(proxy: Proxy) -> bool:
     poller = select.poll()
     poller.register(conn.sock, select.POLLIN)
     return bool(poller.poll(0))
+
+
+def _restore_timeout(proxy: Proxy, timeout_s: float) -> None:
+    """Give the proxy its own timeout back after a call that connected it with less; a
+    proxy that has it already is left alone (setting it costs a system call)."""
+    if proxy._pyroTimeout != timeout_s:
+        proxy._pyroTimeout = timeout_s
 
 
 class DirectTransport:
@@ -223,7 +230,7 @@ class RemoteTransport:
             # Pyro5 sets TCP_NODELAY from its global config; a client library must not
             # change that, so it sets the option on its own sockets.
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            busy_polling(conn.sock, self.busy_poll_us)
+            buffered(conn, self.busy_poll_us)
         with self._uri_lock:
             ended = [p for thread, p in self._proxies if not thread.is_alive()]
             self._proxies = [(t, p) for t, p in self._proxies if t.is_alive()]
@@ -277,7 +284,7 @@ class RemoteTransport:
         except Exception as exc:
             raise from_wire_error(exc) from exc
         finally:
-            proxy._pyroTimeout = self.timeout_s
+            _restore_timeout(proxy, self.timeout_s)
         proxy = self._connect(fresh_lookup=True, deadline=deadline)
         try:
             return session.call(proxy, method, args)
@@ -290,7 +297,7 @@ class RemoteTransport:
         except Exception as exc:
             raise from_wire_error(exc) from exc
         finally:
-            proxy._pyroTimeout = self.timeout_s
+            _restore_timeout(proxy, self.timeout_s)
 
     def close(self) -> None:
         """Release every proxy this transport made, in any thread."""

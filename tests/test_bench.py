@@ -36,6 +36,7 @@ def test_quick_run_writes_the_figures(tmp_path: Path, capsys: pytest.CaptureFixt
         "raw_tcp",
         "manager",
         "peer",
+        "stock_pyro5",
         "service",
         "service_cached",
         "local_dict",

@@ -1,5 +1,5 @@
-"""Busy polling before a blocking receive: its budget, its bounds, and that Pyro5's own
-client and daemon still talk to a socket that polls."""
+"""Buffered, polling connections: the budget, its bounds, whole messages for Pyro5's own
+reader, and Pyro5's own client and daemon talking to ours."""
 
 from __future__ import annotations
 
@@ -12,16 +12,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from Pyro5 import errors as pyro_errors
+from Pyro5 import protocol
 from Pyro5.api import Proxy, expose
+from Pyro5.callcontext import current_context
+from Pyro5.socketutil import SocketConnection
 
 from services.domain.errors import InvalidInputError
 from services.wire import busy_poll
 from services.wire.busy_poll import (
     DEFAULT_BUSY_POLL_US,
-    BusyPollingSocket,
+    BufferedConnection,
     await_readable,
     budget_from_environment,
-    busy_polling,
+    buffered,
 )
 
 pytestmark = pytest.mark.timeout(30)
@@ -90,28 +94,88 @@ def test_one_thread_polls_at_a_time(pair: tuple[socket.socket, socket.socket]) -
         other_writer.close()
 
 
-def test_only_plain_tcp_sockets_take_the_polling_class() -> None:
+def _tcp_pair() -> tuple[socket.socket, socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=5)
+        server, _ = listener.accept()
+    return client, server
+
+
+def _message(seq: int, data: bytes) -> bytes:
+    return protocol.SendingMessage(protocol.MSG_RESULT, 0, seq, 4, data).data
+
+
+def test_only_pyro5_connections_over_plain_tcp_are_buffered() -> None:
     unix_a, unix_b = socket.socketpair()
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    client, server = _tcp_pair()
     try:
-        assert not busy_polling(unix_a, 200)
-        assert type(unix_a) is socket.socket
-        assert not busy_polling(tcp, 0)
-        assert type(tcp) is socket.socket
-        assert busy_polling(tcp, 200)
-        assert isinstance(tcp, BusyPollingSocket)
-        # Pyro5 reads a socket without getpeercert (not TLS) with MSG_WAITALL: unchanged.
-        assert not hasattr(tcp, "getpeercert")
-        assert tcp.cpm_busy_poll_s == pytest.approx(200e-6)
+        unix_conn = SocketConnection(unix_a)
+        assert not buffered(unix_conn, 200)
+        assert type(unix_conn) is SocketConnection
+        assert not buffered(object(), 200)
+        conn = SocketConnection(client)
+        assert buffered(conn, 200)
+        assert isinstance(conn, BufferedConnection)
+        assert conn.cpm_busy_poll_s == pytest.approx(200e-6)
     finally:
-        for sock in (unix_a, unix_b, tcp):
+        for sock in (unix_a, unix_b, client, server):
             sock.close()
+
+
+def test_a_buffered_connection_hands_pyro5_each_message_whole() -> None:
+    """Two messages in one segment, then one trickled in pieces, then one of 300 KB: Pyro5's
+    own reader gets each whole, in order."""
+    client, server = _tcp_pair()
+    try:
+        conn = SocketConnection(client)
+        buffered(conn, 200)
+        server.sendall(_message(1, b"first") + _message(2, b"second"))
+        assert protocol.recv_stub(conn).data == b"first"
+        assert protocol.recv_stub(conn).data == b"second"
+        trickled = _message(3, b"third")
+
+        def trickle() -> None:
+            for i in range(0, len(trickled), 5):
+                server.sendall(trickled[i : i + 5])
+                time.sleep(0.002)
+
+        sender = threading.Thread(target=trickle)
+        sender.start()
+        assert protocol.recv_stub(conn).data == b"third"
+        sender.join(timeout=5)
+        big = b"z" * 300_000
+        threading.Thread(target=server.sendall, args=(_message(4, big),)).start()
+        message = protocol.recv_stub(conn)
+        assert (message.seq, message.data) == (4, big)
+        assert conn.cpm_buffer == bytearray()
+    finally:
+        client.close()
+        server.close()
+
+
+def test_a_buffered_connection_raises_pyro5s_errors() -> None:
+    client, server = _tcp_pair()
+    try:
+        conn = SocketConnection(client)
+        buffered(conn, 0)
+        client.settimeout(0.05)
+        with pytest.raises(pyro_errors.TimeoutError):
+            conn.recv(10)
+        server.sendall(_message(1, b"cut short")[:20])
+        server.close()
+        with pytest.raises(pyro_errors.ConnectionClosedError):
+            protocol.recv_stub(conn)
+    finally:
+        client.close()
 
 
 @expose
 class EchoObject:
     def echo(self, value: object) -> object:
         return value
+
+    def connection_kind(self) -> str:
+        return type(current_context.client).__name__
 
 
 _STOCK_DAEMON = """
@@ -142,7 +206,7 @@ def test_a_polling_proxy_talks_to_a_stock_pyro5_daemon() -> None:
             proxy._pyroSerializer = "msgpack"
             proxy._pyroTimeout = 10
             proxy._pyroBind()
-            assert busy_polling(proxy._pyroConnection.sock, 500)
+            assert buffered(proxy._pyroConnection, 500)
             big = "x" * 300_000
             for value in (1, "two", [3, 4], big):
                 assert proxy.echo(value) == value
@@ -152,7 +216,7 @@ def test_a_polling_proxy_talks_to_a_stock_pyro5_daemon() -> None:
 
 
 def test_a_stock_proxy_talks_to_a_daemon_whose_connections_poll() -> None:
-    """Pyro5's own proxy, against our daemon with polling connections (in this process)."""
+    """Pyro5's own proxy, against our daemon with buffered, polling connections."""
     from services.shells.hosting import CpmDaemon
 
     daemon = CpmDaemon(host="127.0.0.1", port=0, busy_poll_us=500)
@@ -164,6 +228,7 @@ def test_a_stock_proxy_talks_to_a_daemon_whose_connections_poll() -> None:
             proxy._pyroTimeout = 10
             for value in (1, "two", [3, 4], "y" * 300_000):
                 assert proxy.echo(value) == value
+            assert proxy.connection_kind() == "BufferedConnection"
     finally:
         daemon.shutdown()
         loop.join(timeout=5)

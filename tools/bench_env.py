@@ -24,7 +24,7 @@ from clients import ChallengePeriodManager, EliminationManager
 from clients.base import ServiceClient
 from nameserver import EmbeddedNameServer
 from services.wire.busy_poll import DEFAULT_BUSY_POLL_US, await_readable
-from tools.bench_peer import PeerServer
+from tools.bench_peer import PeerServer, StockPyro5Server
 from tools.stack import READY_TIMEOUT_S, Child
 
 # The challenge-period service must not refresh by itself in the middle of a measurement;
@@ -94,6 +94,7 @@ class BenchEnv:
         self.echo: EchoClient | None = None
         self.manager: multiprocessing.managers.SyncManager | None = None
         self.peer: PeerServer | None = None
+        self.stock_pyro5: StockPyro5Server | None = None
         self._runs = 0
 
     def _client_kwargs(self) -> dict[str, object]:
@@ -112,6 +113,7 @@ class BenchEnv:
         self.echo = EchoClient()
         self.manager = multiprocessing.Manager()
         self.peer = PeerServer()
+        self.stock_pyro5 = StockPyro5Server()
         self.start_service("elimination")
         self.start_service("challengeperiod")
 
@@ -170,6 +172,7 @@ class BenchEnv:
             self._close_echo,
             self._close_manager,
             self._close_peer,
+            self._close_stock_pyro5,
             self.ns.stop,
             self._tmp.cleanup,
         ]
@@ -187,6 +190,11 @@ class BenchEnv:
         if self.peer is not None:
             self.peer.close()
             self.peer = None
+
+    def _close_stock_pyro5(self) -> None:
+        if self.stock_pyro5 is not None:
+            self.stock_pyro5.close()
+            self.stock_pyro5 = None
 
     def _close_manager(self) -> None:
         if self.manager is not None:

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.managers
+import subprocess
+import sys
 from typing import Any
+
+from Pyro5.api import Proxy
 
 AUTHKEY = b"cpm-bench-peer"
 
@@ -82,3 +86,50 @@ class PeerServer:
     def close(self) -> None:
         """Stop the server process."""
         self._server.shutdown()
+
+
+# Stock Pyro5 as it comes, for the fast-path comparison: its own Daemon and Proxy with its
+# msgpack serializer, no guard, no buffering, no polling, a plain set behind has_miner.
+_STOCK_PYRO5 = """
+from Pyro5.api import Daemon, expose
+
+@expose
+class Miners:
+    def __init__(self):
+        self.miners = set()
+
+    def set_miner_bucket(self, hotkey, bucket, start):
+        new = hotkey not in self.miners
+        self.miners.add(hotkey)
+        return new
+
+    def has_miner(self, hotkey):
+        return hotkey in self.miners
+
+daemon = Daemon(host="127.0.0.1")
+print(daemon.register(Miners(), "miners"), flush=True)
+daemon.requestLoop()
+"""
+
+
+class StockPyro5Server:
+    """A stock Pyro5 daemon in a child process on 127.0.0.1, and a stock Proxy of it."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _STOCK_PYRO5], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+        )
+        assert self.process.stdout is not None
+        self.proxy: Any = Proxy(self.process.stdout.readline().decode().strip())
+        self.proxy._pyroSerializer = "msgpack"
+        self.proxy._pyroTimeout = 10
+
+    def close(self) -> None:
+        """Release the proxy and stop the child by PID."""
+        self.proxy._pyroRelease()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)

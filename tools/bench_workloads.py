@@ -92,19 +92,22 @@ def single_lookups(
     env: BenchEnv, cpm: ChallengePeriodManager, cached: ChallengePeriodManager, n: int
 ) -> dict[str, dict[str, float]]:
     """One "is this miner known" question: raw TCP, Manager, the peer (BaseManager + pickle),
-    service, cached, local dict."""
+    stock Pyro5, service, cached, local dict."""
     assert env.echo is not None and env.manager is not None and env.peer is not None
+    assert env.stock_pyro5 is not None
     local = {hotkey(i): True for i in range(256)}
     shared = env.manager.dict(local)
-    peer = env.peer.proxy
+    peer, stock = env.peer.proxy, env.stock_pyro5.proxy
     for hk in local:
         peer.set_miner_bucket(hk, "CHALLENGE", 1)
+        stock.set_miner_bucket(hk, "CHALLENGE", 1)
     keys = itertools.cycle(sorted(local))
     samples = interleaved_us(
         {
             "raw_tcp": env.echo.round_trip,
             "manager": lambda: next(keys) in shared,
             "peer": lambda: peer.has_miner(next(keys)),
+            "stock_pyro5": lambda: stock.has_miner(next(keys)),
             "service": lambda: cpm.has_miner(next(keys)),
             "service_cached": lambda: cached.has_miner(next(keys)),
             "local_dict": lambda: next(keys) in local,

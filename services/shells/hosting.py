@@ -17,6 +17,7 @@ from Pyro5.api import Daemon
 from services.domain.errors import AuthenticationError
 from services.shells.registration import NameRegistration, ServiceInfo
 from services.wire.auth import ClientVerifier
+from services.wire.busy_poll import buffered
 from services.wire.handshake_guard import guard_handshakes, open_connection, peer_address
 from services.wire.naming import NameServerAddress
 from services.wire.serializers import (
@@ -62,8 +63,8 @@ class CpmDaemon(Daemon):
             handshake_timeout_s,
             handshake_budget(handshake_max_bytes),
             self._dropped,
-            busy_poll_us,
         )
+        self._busy_poll_us = busy_poll_us
 
     def validateHandshake(self, conn: Any, data: Any) -> Any:
         """Check the client's proof; the answer carries the service's own proof."""
@@ -74,6 +75,8 @@ class CpmDaemon(Daemon):
             # Every later call on this connection must be authenticated under the key.
             open_session(conn, key)
         open_connection(conn)
+        # From now on the connection reads whole messages, polling before it blocks.
+        buffered(conn, self._busy_poll_us)
         if self._idle_timeout_s is not None:
             conn.sock.settimeout(self._idle_timeout_s)
         handshake_accepted()

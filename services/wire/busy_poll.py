@@ -1,17 +1,24 @@
-"""Waiting for the next message by polling the socket for a moment before blocking.
+"""How our connections receive: a whole message in one read, after polling for a moment.
+
+Pyro5 reads each message in three ``recv`` calls (the first six bytes of the header, the
+rest of it, then annotations and data), and Python precedes each with a ``poll`` when the
+socket has a timeout. ``BufferedConnection`` is Pyro5's own ``SocketConnection`` with one
+change: it reads whatever has arrived, up to 64 KiB at a time, into a buffer and hands
+Pyro5 the bytes it asks for from there. Pyro5 still parses every message itself.
 
 On a virtual machine an idle CPU halts, and waking a halted CPU when a packet arrives
-costs more than a whole call's work: on the 2-core development VM a round trip to a
-trivial stock Pyro5 object took 110-145 µs when both sides blocked in ``recv`` and about
-40 µs when both polled for a moment first (docs/PERFORMANCE.md, "Busy polling"). So a
-socket of ours, before it blocks in ``recv``, polls for up to a budget of microseconds
-(``--busy-poll-us`` on a service, ``CPM_BUSY_POLL_US`` for a client): a client while the
-service works on its call, a service's worker while its client prepares the next one.
+costs more than a small call's whole work: on the 2-core development VM a round trip to
+a trivial stock Pyro5 object took 110-145 µs when both sides blocked in ``recv`` and about
+40 µs when both polled for a moment first (docs/PERFORMANCE.md, "Busy polling"). So with
+its buffer empty a connection polls the socket for up to a budget of microseconds before
+it blocks (``--busy-poll-us`` on a service, ``CPM_BUSY_POLL_US`` for a client): a client
+while the service works on its call, a service's connection while its client prepares
+the next one.
 
-What it costs is bounded: one thread per process polls at a time (the others block at
+What polling costs is bounded: one thread per process polls at a time (the others block at
 once), each wait polls for at most the budget, and a budget of 0 turns it off. A polling
 thread gives up the GIL at every poll, so the process's other threads run meanwhile. The
-socket's own timeout and everything Pyro5 does after ``recv`` are unchanged.
+socket's timeout is unchanged. Only plain TCP connections are buffered and poll.
 """
 
 from __future__ import annotations
@@ -21,13 +28,17 @@ import select
 import socket
 import threading
 import time
-from functools import cache
+from typing import Any
+
+from Pyro5 import errors as pyro_errors
+from Pyro5.socketutil import SocketConnection
 
 from services.domain.errors import InvalidInputError
 
 DEFAULT_BUSY_POLL_US = 200
 MAX_BUSY_POLL_US = 10_000
 ENV_VAR = "CPM_BUSY_POLL_US"
+READ_SIZE = 65536
 
 # One poller per process: a second waiting thread blocks at once instead of polling too.
 _poller_slot = threading.Lock()
@@ -57,7 +68,7 @@ def budget_from_environment(environ: dict[str, str] | None = None) -> int:
     return check_budget_us(value, ENV_VAR)
 
 
-def await_readable(sock: socket.socket, budget_s: float) -> bool:
+def await_readable(sock: Any, budget_s: float) -> bool:
     """Poll ``sock`` for up to ``budget_s`` seconds; True once it is readable.
 
     False without polling when the budget is 0 or another thread of this process is
@@ -77,38 +88,48 @@ def await_readable(sock: socket.socket, budget_s: float) -> bool:
         _poller_slot.release()
 
 
-class BusyPollingSocket(socket.socket):
-    """A connected socket whose ``recv`` polls for ``cpm_busy_poll_s`` before blocking.
+class BufferedConnection(SocketConnection):
+    """Pyro5's ``SocketConnection``, reading whole messages and polling before it blocks.
 
-    It adds no slots, so a socket made elsewhere (by Pyro5's proxy) can take this class
-    (see ``busy_polling``); the budget is a class attribute of a subclass per budget.
+    A connection Pyro5 made takes this class (see ``buffered``) once its handshake is
+    done; ``cpm_buffer`` holds bytes read but not yet handed out.
     """
 
-    __slots__ = ()
     cpm_busy_poll_s = 0.0
+    cpm_buffer: bytearray
 
-    def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        """``socket.recv``, after polling for a moment when nothing has arrived yet."""
-        await_readable(self, self.cpm_busy_poll_s)
-        return super().recv(bufsize, flags)
+    def recv(self, size: int) -> bytes:
+        """Exactly ``size`` bytes, as Pyro5's ``recv``; its errors on timeout and loss."""
+        buffer = self.cpm_buffer
+        while len(buffer) < size:
+            if not buffer:
+                await_readable(self.sock, self.cpm_busy_poll_s)
+            try:
+                chunk = self.sock.recv(max(READ_SIZE, size - len(buffer)))
+            except TimeoutError:
+                raise pyro_errors.TimeoutError("receiving: timeout") from None
+            except OSError as exc:
+                raise pyro_errors.ConnectionClosedError(
+                    f"receiving: connection lost: {exc}"
+                ) from None
+            if not chunk:
+                raise pyro_errors.ConnectionClosedError("receiving: not enough data")
+            buffer += chunk
+        data = bytes(buffer[:size])
+        del buffer[:size]
+        return data
 
 
-@cache
-def _class_for(budget_us: int) -> type[BusyPollingSocket]:
-    return type(
-        "BusyPollingSocket",
-        (BusyPollingSocket,),
-        {"__slots__": (), "cpm_busy_poll_s": budget_us / 1e6},
-    )
-
-
-def busy_polling(sock: object, budget_us: int) -> bool:
-    """Make a plain connected TCP socket poll for ``budget_us`` before it blocks in
-    ``recv``; False (and the socket left as it was) for TLS, Unix and other sockets, or
-    a budget of 0."""
-    if budget_us <= 0 or type(sock) is not socket.socket:
+def buffered(conn: Any, budget_us: int) -> bool:
+    """Make a Pyro5 connection over plain TCP a ``BufferedConnection`` polling for
+    ``budget_us`` (0: not at all); False, and the connection left as it was, for TLS,
+    Unix sockets and anything that is not Pyro5's ``SocketConnection``."""
+    sock = getattr(conn, "sock", None)
+    if type(conn) is not SocketConnection or not isinstance(sock, socket.socket):
         return False
-    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+    if hasattr(sock, "getpeercert") or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return False
-    sock.__class__ = _class_for(budget_us)  # same layout: socket.socket with no new slots
+    conn.__class__ = BufferedConnection
+    conn.cpm_buffer = bytearray()
+    conn.cpm_busy_poll_s = budget_us / 1e6
     return True

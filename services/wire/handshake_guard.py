@@ -10,8 +10,7 @@ trickles a byte a second is dropped at the deadline; one that sends a huge hands
 dropped after ``max_bytes``, never buffered whole. When every worker is busy, Pyro5 reads
 the turned-away client's handshake on its accept loop before answering "no free workers",
 so that client gets at most ``FULL_POOL_DEADLINE_S`` for it, and the answer comes within it.
-Once the handshake is accepted, the socket behaves as any other, except that it polls for
-a moment before it blocks waiting for the next request (``services.wire.busy_poll``).
+Once the handshake is accepted, the socket behaves as any other.
 """
 
 from __future__ import annotations
@@ -26,8 +25,6 @@ from typing import Any
 
 from Pyro5 import config as pyro_config
 
-from services.wire.busy_poll import await_readable
-
 FULL_POOL_DEADLINE_S = 1.0
 # Told of each connection dropped before its handshake: (reason, peer address).
 DropListener = Callable[[str, str], None]
@@ -36,18 +33,15 @@ DropListener = Callable[[str, str], None]
 class GuardedSocket(socket.socket):
     """A connection's socket, held to its handshake's deadline and byte budget until opened."""
 
-    __slots__ = ("cpm_budget", "cpm_busy_poll_s", "cpm_deadline", "cpm_on_drop", "cpm_open")
+    __slots__ = ("cpm_budget", "cpm_deadline", "cpm_on_drop", "cpm_open")
     cpm_deadline: float
     cpm_budget: int
     cpm_open: bool
     cpm_on_drop: DropListener | None
-    cpm_busy_poll_s: float
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        """``socket.recv``; before the handshake is accepted, within its limits; after it,
-        polling for up to ``cpm_busy_poll_s`` before blocking."""
+        """``socket.recv``; before the handshake is accepted, within its limits."""
         if self.cpm_open:
-            await_readable(self, self.cpm_busy_poll_s)
             return super().recv(bufsize, flags)
         left = self.cpm_deadline - time.monotonic()
         if left <= 0:
@@ -87,7 +81,6 @@ class _Limits:
     max_bytes: int
     has_free_worker: Callable[[], bool]
     on_drop: DropListener | None
-    busy_poll_s: float
 
 
 _LIMITS: weakref.WeakKeyDictionary[socket.socket, _Limits] = weakref.WeakKeyDictionary()
@@ -112,7 +105,6 @@ class GuardingListener(socket.socket):
         sock.cpm_on_drop = limits.on_drop
         sock.cpm_budget = limits.max_bytes
         sock.cpm_deadline = time.monotonic() + deadline_s
-        sock.cpm_busy_poll_s = limits.busy_poll_s
         return sock, address
 
 
@@ -121,13 +113,11 @@ def guard_handshakes(
     deadline_s: float,
     max_bytes: int,
     on_drop: DropListener | None = None,
-    busy_poll_us: int = 0,
 ) -> bool:
     """Give ``transport_server`` (a Pyro5 daemon's ``transportServer``) these limits on
     every connection until its handshake is accepted; False when its socket cannot be
     guarded (TLS, or a Unix socket), which then keeps Pyro5's own behaviour. ``on_drop``
-    hears of each connection dropped: its reason ("slow", "large") and its peer. After
-    the handshake each connection polls for up to ``busy_poll_us`` before it blocks."""
+    hears of each connection dropped: its reason ("slow", "large") and its peer."""
     sock = getattr(transport_server, "sock", None)
     if type(sock) is not socket.socket or isinstance(sock, ssl.SSLSocket):
         return False
@@ -140,7 +130,7 @@ def guard_handshakes(
             return True
         return bool(pool.idle) or pool.num_workers() < pyro_config.THREADPOOL_SIZE
 
-    _LIMITS[sock] = _Limits(deadline_s, max_bytes, has_free_worker, on_drop, busy_poll_us / 1e6)
+    _LIMITS[sock] = _Limits(deadline_s, max_bytes, has_free_worker, on_drop)
     sock.__class__ = GuardingListener  # same layout: socket.socket with no new slots
     return True
 
