@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,10 @@ class EliminationManager(ServiceClient[EliminationAPI]):
             make_server=make_server,
             transport=transport,
         )
+        # The eliminated hotkeys as of the service's answer at ``_since`` [epoch, version].
+        self._eliminated: set[str] = set()
+        self._since: list[Any] | None = None
+        self._eliminated_lock = threading.Lock()
         cpm_server = getattr(challengeperiod_manager, "direct_server", None)
         if running_unit_tests and cpm_server is not None and not cpm_server.has_eliminated_source:
             # A direct-mode pair: the challenge-period side was built first and could not be
@@ -68,8 +73,17 @@ class EliminationManager(ServiceClient[EliminationAPI]):
         return rows
 
     def get_eliminated_hotkeys(self) -> set[str]:
-        """Every eliminated hotkey."""
-        return set(json.loads(self._service.get_eliminated_hotkeys_rpc()))
+        """Every eliminated hotkey: one call, which brings only what changed since this
+        client's last answer (the challenge-period service asks before each refresh)."""
+        with self._eliminated_lock:
+            reply = json.loads(self._service.get_eliminated_hotkeys_since_rpc(self._since))
+            if "all" in reply:
+                self._eliminated = set(check_hotkeys(reply["all"], "eliminated hotkeys"))
+            else:
+                self._eliminated.difference_update(check_hotkeys(reply["removed"], "removed"))
+                self._eliminated.update(check_hotkeys(reply["added"], "added"))
+            self._since = reply["since"]
+            return set(self._eliminated)
 
     def get_elimination(self, hotkey: str) -> dict[str, Any] | None:
         """The hotkey's row, or None."""

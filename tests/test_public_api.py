@@ -99,6 +99,8 @@ ALIASES = {
     "is_hotkey_eliminated": "is_eliminated",
     "get_elimination_local_cache": "get_elimination",
     "get_departed_hotkey_info_local_cache": "get_departed_hotkey_info",
+    # One call bringing the changes since the client's last answer (a change feed).
+    "get_eliminated_hotkeys": "get_eliminated_hotkeys_since",
 }
 
 

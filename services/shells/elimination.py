@@ -180,9 +180,9 @@ class EliminationManagerServer:
 
     @expose
     @rpc
-    def get_eliminated_hotkeys_rpc(self) -> str:
-        """Every eliminated hotkey, as a JSON list."""
-        return codec.dumps(self._state.hotkeys())
+    def get_eliminated_hotkeys_since_rpc(self, since: Any = None) -> str:
+        """Eliminated hotkeys added and removed since [epoch, version], or all, as JSON."""
+        return codec.dumps(self._state.hotkeys_since(codec.check_since(since)))
 
     @expose
     @rpc

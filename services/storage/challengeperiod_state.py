@@ -8,7 +8,6 @@ from typing import Any
 
 from services.domain.challengeperiod_rules import RefreshOutcome
 from services.domain.models import MinerBucket, MinerEntry, ReasonTuple
-from services.storage.change_log import ChangeLog
 from services.storage.durable_state import DurableState
 from services.storage.durable_store import DurableStore, Op
 
@@ -16,12 +15,13 @@ from services.storage.durable_store import DurableStore, Op
 class ChallengePeriodState(DurableState):
     """Miners by hotkey and pending reasons; thread-safe, durable, versioned."""
 
+    tracked = ("miners", "reasons")
+
     def __init__(self, store: DurableStore) -> None:
         super().__init__(store)
         self.miners: dict[str, MinerEntry] = self.tables["miners"]
         self.reasons: dict[str, ReasonTuple] = self.tables["reasons"]
         self._snapshot_cache: tuple[int, str] | None = None
-        self.changes = ChangeLog(self.version)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -73,19 +73,6 @@ class ChallengePeriodState(DurableState):
                 "elimination_reasons": changed_reasons,
             }
             return "changes", json.dumps(changes, separators=(",", ":"))
-
-    # -- changes -------------------------------------------------------------------------
-
-    def _commit(self, ops: list[Op]) -> None:
-        """Journal and apply ``ops`` (see DurableState), then note the keys they changed."""
-        super()._commit(ops)
-        for name in ("miners", "reasons"):
-            keys: list[str] = []
-            for op in ops:
-                if op[1] == name:
-                    keys.extend(op[2] if op[0] == "merge" else (op[2],))
-            if keys:
-                self.changes.record(self.version, name, keys)
 
     def set_miner(self, hotkey: str, entry: MinerEntry) -> bool:
         """Place or replace one miner; True when it was new."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from services.storage.change_log import ChangeLog
 from services.storage.durable_store import DurableStore, Op
 
 
@@ -48,8 +49,12 @@ class DurableState:
     Subclasses add the operations of one service. Single-key reads may go without the lock
     (a dict lookup is atomic under the GIL); anything that iterates or changes the tables
     holds it, so no reader ever sees half of a change. A change is on the device before
-    the outermost ``with self.lock`` that made it is left (see ``StateLock``).
+    the outermost ``with self.lock`` that made it is left (see ``StateLock``). The keys
+    each version changes in the ``tracked`` tables are noted in ``changes``, so a client
+    holding a version can be sent only what changed since.
     """
+
+    tracked: tuple[str, ...] = ()
 
     def __init__(self, store: DurableStore) -> None:
         self._store = store
@@ -57,6 +62,7 @@ class DurableState:
         # One fold at a time: a fold writes the files from a copy taken under the lock.
         self._fold_mutex = threading.Lock()
         self.tables, self.version = store.load()
+        self.changes = ChangeLog(self.version)
 
     def _commit(self, ops: list[Op]) -> None:
         """Journal ``ops`` as the next version, then apply them; the caller holds the lock."""
@@ -73,6 +79,13 @@ class DurableState:
                 table.update(op[2])
             else:
                 table.pop(op[2], None)
+        for name in self.tracked:
+            keys: list[str] = []
+            for op in ops:
+                if op[1] == name:
+                    keys.extend(op[2] if op[0] == "merge" else (op[2],))
+            if keys:
+                self.changes.record(self.version, name, keys)
         # A background fold under way will shorten the journal; this one would wait for it.
         if self._store.due_for_compaction() and self._fold_mutex.acquire(blocking=False):
             try:

@@ -112,6 +112,8 @@ def open_store(
 class EliminationState(DurableState):
     """Rows, departed and recently expired hotkeys; thread-safe, durable, versioned."""
 
+    tracked = ("rows",)
+
     def __init__(self, store: DurableStore) -> None:
         super().__init__(store)
         self.rows: dict[str, Row] = self.tables["rows"]
@@ -127,6 +129,23 @@ class EliminationState(DurableState):
         """Every eliminated hotkey."""
         with self.lock:
             return list(self.rows)
+
+    def hotkeys_since(self, since: tuple[str, int] | None) -> dict[str, Any]:
+        """What a client holding the eliminated hotkeys of ``since`` = (epoch, version)
+        lacks: ``added`` and ``removed`` since then, or ``all`` of them when ``since`` is
+        None, from another epoch or older than the change log; with the new ``since``."""
+        with self.lock:
+            reply: dict[str, Any] = {"since": [self.changes.epoch, self.version]}
+            keys = None
+            if since is not None and since[0] == self.changes.epoch:
+                keys = self.changes.keys_since(since[1])
+            if keys is None:
+                reply["all"] = list(self.rows)
+                return reply
+            changed = keys.get("rows", set())
+            reply["added"] = [hk for hk in changed if hk in self.rows]
+            reply["removed"] = [hk for hk in changed if hk not in self.rows]
+            return reply
 
     def append(self, row: Row) -> bool:
         """Add ``row`` unless its hotkey already has one; True when added."""
