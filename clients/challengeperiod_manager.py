@@ -8,6 +8,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
+
 from clients.base import ServiceClient
 from clients.read_cache import ReadCache, check_max_staleness_ms
 from clients.snapshot_mirror import SnapshotMirror
@@ -142,7 +144,9 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
 
     def update_elimination_reasons(self, reasons: dict[str, ReasonTuple]) -> int:
         """Merge ``reasons`` into the pending ones; returns how many are pending."""
-        arg = dumps_arg(fast_checks.reasons(reasons, "reasons"), "reasons")
+        # Checked first, so every dd is finite: msgspec's encoder is safe (JSON has no NaN).
+        text = msgspec.json.encode(fast_checks.reasons(reasons, "reasons")).decode()
+        arg = sized_arg(text, "reasons")
         return int(self._write(self._service.update_elimination_reasons_rpc, arg))
 
     def pop_elimination_reasons(self, hotkeys: list[str] | None = None) -> dict[str, ReasonTuple]:

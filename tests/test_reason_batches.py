@@ -4,16 +4,21 @@ from the client's own JSON replays like any other."""
 from __future__ import annotations
 
 import json
+import random
+import struct
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from clients import ChallengePeriodManager
 from services.domain import fast_checks
 from services.domain.errors import InvalidInputError, InvalidTypeError
 from services.domain.models import EliminationReason, check_reasons
 from services.storage.challengeperiod_files import open_store
 from services.storage.challengeperiod_state import ChallengePeriodState
 from services.wire.codec import dumps_arg
+from tests.processes import free_port, start_cpm_server, start_nameserver
 
 GOOD = {
     "a": ("ZOMBIE", -1),
@@ -76,3 +81,41 @@ def test_reason_batches_replay_after_a_crash(tmp_path: Path) -> None:
         "c": ("LIQUIDATED", 3),
     }
     reopened.close()
+
+
+def _tricky_dds() -> list[float]:
+    rng = random.Random(11)
+    edges = [0.1 + 0.2, 1e-7, 5e-324, 1.7976931348623157e308, -0.0, 12.345678901234567, 2**53 + 1.0]
+    return edges + [rng.uniform(-1, 1) * 10 ** rng.randint(-300, 300) for _ in range(500)]
+
+
+def test_the_fast_encoder_writes_every_dd_back_bit_for_bit() -> None:
+    """Reason batches and the challenge-period journal are written with msgspec and read
+    back with the standard library: each dd must come back as the same float."""
+    dds = _tricky_dds()
+    batch = {f"k{i}": ("MAX_TOTAL_DRAWDOWN", dd) for i, dd in enumerate(dds)}
+    back = json.loads(msgspec.json.encode(fast_checks.reasons(batch, "reasons")))
+    for i, dd in enumerate(dds):
+        assert struct.pack("<d", back[f"k{i}"][1]) == struct.pack("<d", dd), dd
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
+def test_reasons_replayed_from_the_journal_after_sigkill_are_the_same(tmp_path: Path) -> None:
+    dds = _tricky_dds()[:60]
+    ns_port = free_port()
+    ns = start_nameserver(ns_port)
+    service = start_cpm_server(ns_port, tmp_path / "state")
+    try:
+        with ChallengePeriodManager(ns_port=ns_port, timeout_s=5.0) as cpm:
+            sent = {f"k{i}": ("MAX_TOTAL_DRAWDOWN", dd) for i, dd in enumerate(dds)}
+            cpm.update_elimination_reasons(sent)
+            service.kill()  # at once: the reasons are in the journal, maybe not yet folded
+            service = start_cpm_server(ns_port, tmp_path / "state")
+            back = cpm.get_all_elimination_reasons()
+        assert {hk: (r, struct.pack("<d", dd)) for hk, (r, dd) in back.items()} == {
+            hk: (r, struct.pack("<d", dd)) for hk, (r, dd) in sent.items()
+        }
+    finally:
+        service.close()
+        ns.close()

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from services.domain.models import MinerBucket, MinerEntry, ReasonTuple, check_hotkey, check_reason
 from services.storage.durable_store import DurableStore, TableFile
 
@@ -124,4 +126,6 @@ def open_store(
         ],
         fsync=fsync,
         fold_every_change=fold_every_change,
+        # Every number in these tables is checked finite (times, and each reason's dd).
+        encode_line=msgspec.json.encode,
     )
