@@ -337,15 +337,27 @@ WRITER_THREADS = 8
 
 def mutation_cost(env: BenchEnv, n: int, seconds: float) -> dict[str, dict[str, float]]:
     """One set_miner_bucket, acknowledged after the flush to the device (the default) and
-    after the write to the file system only (--no-fsync), each on a fresh service; and the
-    writes per second of WRITER_THREADS concurrent writers (which share flushes)."""
+    after the write to the file system only (--no-fsync), each on a fresh service; the
+    writes per second of WRITER_THREADS concurrent writers (which share flushes); and 100
+    reasons in one call in either mode, which shows what the flush costs that call."""
     figures: dict[str, dict[str, float]] = {}
     for name, extra in (("fsync", ()), ("no_fsync", ("--no-fsync",))):
         env.start_service("challengeperiod", *extra)
         with env.cpm_client() as cpm:
             figures[name] = percentiles(time_us(_new_miners(cpm), n))
             figures[name]["writes_per_s"] = writes_per_s(cpm, WRITER_THREADS, seconds)
+            reasons = time_us(_new_reasons(cpm, name), max(20, n))
+            figures[name]["reasons_100_p50"] = percentiles(reasons)["p50"]
     return figures
+
+
+def _new_reasons(cpm: ChallengePeriodManager, tag: str) -> Callable[[], object]:
+    """A call adding 100 new reasons each time."""
+    batches = (
+        {f"{tag}-{rep}-{i}": ("MAX_TOTAL_DRAWDOWN", 12.5) for i in range(100)}
+        for rep in itertools.count()
+    )
+    return lambda: cpm.update_elimination_reasons(next(batches))
 
 
 def _new_miners(cpm: ChallengePeriodManager) -> Callable[[], object]:
