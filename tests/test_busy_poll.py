@@ -3,6 +3,7 @@ reader, and Pyro5's own client and daemon talking to ours."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 import subprocess
 import sys
@@ -252,3 +253,38 @@ def test_a_service_refuses_a_bad_busy_poll_flag(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--busy-poll-us must be between 0 and 10000" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_after_each_missed_poll_more_waits_block_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polls that run out their budget back off (1, 2, 4 ... 64 waits without one); a poll
+    that sees the data in time starts over."""
+    outcomes: list[bool | None] = []
+    polls: list[int] = []
+    waits = itertools.count()
+    current = [0]
+
+    def fake(sock: object, budget_s: float) -> bool | None:
+        polls.append(current[0])
+        return outcomes.pop(0) if outcomes else False
+
+    monkeypatch.setattr(busy_poll, "await_readable", fake)
+    client, server = _tcp_pair()
+    try:
+        conn = SocketConnection(client)
+        buffered(conn, 200)
+        assert isinstance(conn, BufferedConnection)
+        for _ in range(300):
+            current[0] = next(waits)
+            conn._poll()
+        gaps = [b - a - 1 for a, b in itertools.pairwise(polls)]
+        assert gaps[:8] == [1, 2, 4, 8, 16, 32, 64, 64]
+        polls.clear()
+        outcomes.extend([True, True, False])
+        conn.cpm_skip = 0
+        for _ in range(10):
+            current[0] = next(waits)
+            conn._poll()
+        assert polls[:4] == [300, 301, 302, 304]  # two hits, a miss, then one skipped wait
+    finally:
+        client.close()
+        server.close()
