@@ -124,7 +124,7 @@ def test_only_pyro5_connections_over_plain_tcp_are_buffered() -> None:
 
 
 def test_a_buffered_connection_hands_pyro5_each_message_whole() -> None:
-    """Two messages in one segment, then one trickled in pieces, then one of 300 KB: Pyro5's
+    """Two messages in one segment, then one trickled in pieces, then one of 3 MB: Pyro5's
     own reader gets each whole, in order."""
     client, server = _tcp_pair()
     try:
@@ -144,7 +144,7 @@ def test_a_buffered_connection_hands_pyro5_each_message_whole() -> None:
         sender.start()
         assert protocol.recv_stub(conn).data == b"third"
         sender.join(timeout=5)
-        big = b"z" * 300_000
+        big = b"z" * 3_000_000  # more than one MAX_READ
         threading.Thread(target=server.sendall, args=(_message(4, big),)).start()
         message = protocol.recv_stub(conn)
         assert (message.seq, message.data) == (4, big)

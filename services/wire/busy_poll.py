@@ -39,6 +39,7 @@ DEFAULT_BUSY_POLL_US = 200
 MAX_BUSY_POLL_US = 10_000
 ENV_VAR = "CPM_BUSY_POLL_US"
 READ_SIZE = 65536
+MAX_READ = 1 << 20
 MAX_SKIP = 64
 
 # One poller per process: a second waiting thread blocks at once instead of polling too.
@@ -107,7 +108,9 @@ class BufferedConnection(SocketConnection):
             if not buffer:
                 self._poll()
             try:
-                chunk = self.sock.recv(max(READ_SIZE, size - len(buffer)))
+                # At least a read's worth; at most MAX_READ, whatever size a header claims
+                # (recv allocates the whole size it is given, even when a byte arrives).
+                chunk = self.sock.recv(min(max(READ_SIZE, size - len(buffer)), MAX_READ))
             except TimeoutError:
                 raise pyro_errors.TimeoutError("receiving: timeout") from None
             except OSError as exc:
