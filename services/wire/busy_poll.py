@@ -16,9 +16,11 @@ while the service works on its call, a service's connection while its client pre
 the next one.
 
 What polling costs is bounded: one thread per process polls at a time (the others block at
-once), each wait polls for at most the budget, and a budget of 0 turns it off. A polling
-thread gives up the GIL at every poll, so the process's other threads run meanwhile. The
-socket's timeout is unchanged. Only plain TCP connections are buffered and poll.
+once), each wait polls for at most the budget, a connection whose polls keep running out
+stops polling for a while (``BufferedConnection._poll``), and a budget of 0 turns it off.
+A polling thread gives up the GIL at every poll, so the process's other threads run
+meanwhile. The socket's timeout is unchanged. Only plain TCP connections are buffered and
+poll.
 """
 
 from __future__ import annotations
