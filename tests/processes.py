@@ -35,6 +35,14 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> No
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+def _read_shared(file: IO[bytes]) -> str:
+    """All a child wrote so far. The child shares the file's offset with this process (it
+    inherited the descriptor), so this reads with pread and never moves it: a seek here
+    would make the child's next write land over what it wrote before."""
+    fd = file.fileno()
+    return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
+
+
 class Proc:
     """One child process with its output in files, stopped by PID."""
 
@@ -56,12 +64,10 @@ class Proc:
         return self.popen.poll() is None
 
     def output(self) -> str:
-        self.stdout.seek(0)
-        return self.stdout.read().decode(errors="replace")
+        return _read_shared(self.stdout)
 
     def errors(self) -> str:
-        self.stderr.seek(0)
-        return self.stderr.read().decode(errors="replace")
+        return _read_shared(self.stderr)
 
     def wait_for_output(self, text: str, timeout_s: float = READY_TIMEOUT_S) -> None:
         def seen() -> bool:
