@@ -10,6 +10,7 @@ from typing import Any
 from clients.base import ServiceClient
 from clients.transport import Transport
 from services.domain.elimination_rules import check_given_rows, check_row_dict
+from services.domain.errors import RemoteError
 from services.domain.models import check_hotkey, check_hotkeys, check_reason, check_time
 from services.domain.ports import ChallengePeriodPort
 from services.shells.elimination import EliminationManagerServer
@@ -76,7 +77,15 @@ class EliminationManager(ServiceClient[EliminationAPI]):
         """Every eliminated hotkey: one call, which brings only what changed since this
         client's last answer (the challenge-period service asks before each refresh)."""
         with self._eliminated_lock:
-            reply = json.loads(self._service.get_eliminated_hotkeys_since_rpc(self._since))
+            try:
+                raw = self._service.get_eliminated_hotkeys_since_rpc(self._since)
+            except RemoteError as exc:
+                if "get_eliminated_hotkeys_since_rpc" not in str(exc):
+                    raise
+                # A service from before this feed (one side upgraded first): the whole set.
+                everything = json.loads(self._service.get_eliminated_hotkeys_rpc())
+                return set(check_hotkeys(everything, "eliminated hotkeys"))
+            reply = json.loads(raw)
             if "all" in reply:
                 self._eliminated = set(check_hotkeys(reply["all"], "eliminated hotkeys"))
             else:

@@ -8,11 +8,13 @@ sends the hotkeys added and removed since, or all of them when it cannot tell.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from clients import ChallengePeriodManager, EliminationManager
+from clients import ChallengePeriodManager, EliminationManager, RemoteError
+from clients.transport import MockTransport
 from services.domain.config import VANTA_2025_12
 from services.storage.change_log import ChangeLog
 from services.storage.elimination_state import EliminationState, open_store
@@ -137,3 +139,37 @@ def test_the_services_refresh_with_changes_and_after_a_restart(tmp_path: Path) -
     finally:
         for proc in (*services, ns):
             proc.close()
+
+
+def test_a_client_falls_back_to_the_whole_set_on_a_service_without_the_feed() -> None:
+    """One side upgraded first: a new client asks an older service, which lacks the feed
+    and answers the whole list; the refresh still gets the right set."""
+    asked: list[str] = []
+
+    def older_service(method: str, args: tuple[object, ...]) -> object:
+        asked.append(method)
+        if method == "get_eliminated_hotkeys_rpc":
+            return '["a","b"]'
+        raise AttributeError(
+            f"remote object 'PYRO:EliminationManagerServer@127.0.0.1:1' has no exposed "
+            f"attribute or method {method!r}"
+        )
+
+    em = EliminationManager(transport=MockTransport(older_service))
+    assert em.get_eliminated_hotkeys() == {"a", "b"}
+    assert asked == ["get_eliminated_hotkeys_since_rpc", "get_eliminated_hotkeys_rpc"]
+
+
+def test_other_errors_of_the_feed_are_not_hidden_by_the_fallback() -> None:
+    def broken(method: str, args: tuple[object, ...]) -> object:
+        raise RuntimeError("disk on fire")
+
+    em = EliminationManager(transport=MockTransport(broken))
+    with pytest.raises(RemoteError, match="disk on fire"):
+        em.get_eliminated_hotkeys()
+
+
+def test_an_older_client_still_gets_the_whole_list(tmp_path: Path) -> None:
+    with pair_of("network", VANTA_2025_12, tmp_path) as (_cpm, em):
+        em.append_elimination_row("a", 1.0, "MAX_TOTAL_DRAWDOWN", NOW)
+        assert json.loads(em._service.get_eliminated_hotkeys_rpc()) == ["a"]

@@ -25,11 +25,7 @@ from Pyro5.api import behavior, expose
 
 from services.domain import elimination_rules as rules_
 from services.domain.elimination_rules import Row, make_row, plan_handoff
-from services.domain.errors import (
-    AuthenticationError,
-    InvalidInputError,
-    ServiceUnavailableError,
-)
+from services.domain.errors import AuthenticationError, InvalidInputError, ServiceUnavailableError
 from services.domain.models import check_hotkey, check_hotkeys, check_reason, check_time
 from services.domain.ports import ChallengePeriodPort
 from services.domain.refresh_inputs import RefreshInputs
@@ -180,6 +176,12 @@ class EliminationManagerServer:
 
     @expose
     @rpc
+    def get_eliminated_hotkeys_rpc(self) -> str:
+        """Every eliminated hotkey, as a JSON list (what clients before the feed ask)."""
+        return codec.dumps(self._state.hotkeys())
+
+    @expose
+    @rpc
     def get_eliminated_hotkeys_since_rpc(self, since: Any = None) -> str:
         """Eliminated hotkeys added and removed since [epoch, version], or all, as JSON."""
         return codec.dumps(self._state.hotkeys_since(codec.check_since(since)))
@@ -279,12 +281,10 @@ class EliminationManagerServer:
     @rpc
     def process_eliminations_rpc(self, current_time_ms: Any = None) -> Result:
         """Run one round of the elimination steps now (at ``current_time_ms`` if given)."""
-        t = (
-            self._clock()
-            if current_time_ms is None
-            else check_time(current_time_ms, "current_time_ms")
+        given = current_time_ms
+        return self._process(
+            self._clock() if given is None else check_time(given, "current_time_ms")
         )
-        return self._process(t)
 
     # -- one round --------------------------------------------------------------------------
 
