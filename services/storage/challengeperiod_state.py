@@ -56,9 +56,7 @@ class ChallengePeriodState(DurableState):
         consistent view, taken under the lock.
         """
         with self.lock:
-            keys = None
-            if since is not None and since[0] == self.changes.epoch:
-                keys = self.changes.keys_since(since[1])
+            keys = self.changed_since(since)
             if keys is None:
                 return "body", self.snapshot_json()
             miners, reasons = self.miners, self.reasons

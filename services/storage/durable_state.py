@@ -93,6 +93,14 @@ class DurableState:
             finally:
                 self._fold_mutex.release()
 
+    def changed_since(self, since: tuple[str, int] | None) -> dict[str, set[str]] | None:
+        """Per tracked table, the keys changed after ``since`` = (epoch, version); None when
+        ``since`` is None, from another run (epoch), or older than the change log. The
+        caller holds the lock."""
+        if since is None or since[0] != self.changes.epoch:
+            return None
+        return self.changes.keys_since(since[1])
+
     @property
     def store(self) -> DurableStore:
         """The store under these tables (its state dir and last write error, for health)."""

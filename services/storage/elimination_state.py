@@ -136,9 +136,7 @@ class EliminationState(DurableState):
         None, from another epoch or older than the change log; with the new ``since``."""
         with self.lock:
             reply: dict[str, Any] = {"since": [self.changes.epoch, self.version]}
-            keys = None
-            if since is not None and since[0] == self.changes.epoch:
-                keys = self.changes.keys_since(since[1])
+            keys = self.changed_since(since)
             if keys is None:
                 reply["all"] = list(self.rows)
                 return reply
