@@ -4,32 +4,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
-from collections.abc import Iterator
 from typing import Any
 
 from tools.bench_data import hotkey
-from tools.bench_env import BenchEnv
-from tools.bench_workloads import interleaved_us, percentiles, time_us
+from tools.bench_env import BenchEnv, scoped_environ
+from tools.bench_workloads import interleaved_us, new_reasons, percentiles, time_us
 
 BENCH_TOKEN = "cpm-bench-auth-token"
 MODES = ("off", "on")
-
-
-@contextlib.contextmanager
-def _token(mode: str) -> Iterator[None]:
-    """CPM_AUTH_TOKEN set for the services started and the clients made inside (mode on)."""
-    before = os.environ.pop("CPM_AUTH_TOKEN", None)
-    if mode == "on":
-        os.environ["CPM_AUTH_TOKEN"] = BENCH_TOKEN
-    try:
-        yield
-    finally:
-        os.environ.pop("CPM_AUTH_TOKEN", None)
-        if before is not None:
-            os.environ["CPM_AUTH_TOKEN"] = before
 
 
 def auth_cost(env: BenchEnv, n: int, staleness_ms: int) -> dict[str, dict[str, Any]]:
@@ -37,7 +20,7 @@ def auth_cost(env: BenchEnv, n: int, staleness_ms: int) -> dict[str, dict[str, A
     (p50/p99), on a fresh challenge-period service (flushing, as by default)."""
     figures: dict[str, dict[str, Any]] = {}
     for mode in MODES:
-        with _token(mode):
+        with scoped_environ("CPM_AUTH_TOKEN", BENCH_TOKEN if mode == "on" else None):
             env.start_service("challengeperiod")
             figures[mode] = _measure(env, mode, n, staleness_ms)
     return figures
@@ -58,11 +41,7 @@ def _measure(env: BenchEnv, mode: str, n: int, staleness_ms: int) -> dict[str, A
             },
             n,
         )
-        batches = (
-            {f"a{mode}-{rep}-{i}": ("MAX_TOTAL_DRAWDOWN", 12.5) for i in range(100)}
-            for rep in itertools.count()
-        )
-        reasons = time_us(lambda: cpm.update_elimination_reasons(next(batches)), max(20, n // 20))
+        reasons = time_us(new_reasons(cpm, f"a{mode}"), max(20, n // 20))
     return {
         **{name: percentiles(values) for name, values in lookups.items()},
         "reasons_100": percentiles(reasons),

@@ -4,7 +4,6 @@ poll first (the defaults), with the CPU both processes spend per call."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import os
@@ -16,24 +15,10 @@ from typing import Any
 from clients import ChallengePeriodManager
 from services.wire.busy_poll import DEFAULT_BUSY_POLL_US, ENV_VAR
 from tools.bench_data import hotkey
-from tools.bench_env import BenchEnv
+from tools.bench_env import BenchEnv, scoped_environ
 from tools.bench_workloads import percentiles, time_us
 
 MODES = {"off": 0, "on": DEFAULT_BUSY_POLL_US}
-
-
-@contextlib.contextmanager
-def _client_budget(budget_us: int) -> Iterator[None]:
-    """CPM_BUSY_POLL_US for the clients made inside."""
-    before = os.environ.get(ENV_VAR)
-    os.environ[ENV_VAR] = str(budget_us)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(ENV_VAR, None)
-        else:
-            os.environ[ENV_VAR] = before
 
 
 def _cpu_s(pid: int) -> float:
@@ -54,7 +39,7 @@ def busy_poll_cost(env: BenchEnv, n: int) -> dict[str, dict[str, Any]]:
     calls = max(n, 3000)
     for mode, budget_us in MODES.items():
         env.start_service("challengeperiod", "--busy-poll-us", str(budget_us))
-        with _client_budget(budget_us), env.cpm_client() as cpm:
+        with scoped_environ(ENV_VAR, str(budget_us)), env.cpm_client() as cpm:
             for i in range(256):
                 cpm.set_miner_bucket(hotkey(i), "CHALLENGE", 1)
             keys = itertools.cycle([hotkey(i) for i in range(256)])

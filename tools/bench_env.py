@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.managers
+import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -216,6 +217,21 @@ class BenchEnv:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def scoped_environ(name: str, value: str | None) -> Iterator[None]:
+    """Environment variable ``name`` set to ``value`` (unset for None) inside the block,
+    for the services started and the clients made there; as it was afterwards."""
+    before = os.environ.pop(name, None)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
+        if before is not None:
+            os.environ[name] = before
 
 
 def rss_mb(pid: int) -> float:

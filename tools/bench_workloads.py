@@ -346,13 +346,13 @@ def mutation_cost(env: BenchEnv, n: int, seconds: float) -> dict[str, dict[str, 
         with env.cpm_client() as cpm:
             figures[name] = percentiles(time_us(_new_miners(cpm), n))
             figures[name]["writes_per_s"] = writes_per_s(cpm, WRITER_THREADS, seconds)
-            reasons = time_us(_new_reasons(cpm, name), max(20, n))
+            reasons = time_us(new_reasons(cpm, name), max(20, n))
             figures[name]["reasons_100_p50"] = percentiles(reasons)["p50"]
     return figures
 
 
-def _new_reasons(cpm: ChallengePeriodManager, tag: str) -> Callable[[], object]:
-    """A call adding 100 new reasons each time."""
+def new_reasons(cpm: ChallengePeriodManager, tag: str) -> Callable[[], object]:
+    """A call adding 100 new reasons each time (hotkeys named after ``tag``)."""
     batches = (
         {f"{tag}-{rep}-{i}": ("MAX_TOTAL_DRAWDOWN", 12.5) for i in range(100)}
         for rep in itertools.count()
