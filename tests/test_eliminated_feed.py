@@ -79,6 +79,21 @@ def test_the_client_set_follows_every_kind_of_change(mode: str, tmp_path: Path) 
         assert em.get_eliminated_hotkeys() == {row["hotkey"] for row in em.get_eliminations()}
 
 
+def _refresh_follows_a_row_added_then_deleted(
+    cpm: ChallengePeriodManager, em: EliminationManager
+) -> None:
+    """Miner m, in the metagraph: a refresh takes it out while it has a row, and keeps it
+    once the row is deleted."""
+    em.append_elimination_row("m", 1.0, "MAX_TOTAL_DRAWDOWN", NOW)
+    cpm.set_miner_bucket("m", "CHALLENGE", NOW)
+    cpm.refresh_now(NOW)
+    assert not cpm.has_miner("m")
+    em.delete_eliminations(["m"])
+    cpm.set_miner_bucket("m", "CHALLENGE", NOW)
+    cpm.refresh_now(NOW + 1)
+    assert cpm.has_miner("m")
+
+
 def test_a_direct_pair_refresh_follows_rows_added_and_deleted(tmp_path: Path) -> None:
     cpm = ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path / "cp")
     em = EliminationManager(
@@ -86,14 +101,7 @@ def test_a_direct_pair_refresh_follows_rows_added_and_deleted(tmp_path: Path) ->
     )
     try:
         cpm.submit_refresh_inputs({"metagraph_hotkeys": ["m"], "miners": {}})
-        cpm.set_miner_bucket("m", "CHALLENGE", NOW)
-        em.append_elimination_row("m", 1.0, "MAX_TOTAL_DRAWDOWN", NOW)
-        cpm.refresh_now(NOW)
-        assert not cpm.has_miner("m")
-        em.delete_eliminations(["m"])
-        cpm.set_miner_bucket("m", "CHALLENGE", NOW)
-        cpm.refresh_now(NOW + 1)
-        assert cpm.has_miner("m")
+        _refresh_follows_a_row_added_then_deleted(cpm, em)
     finally:
         em.close()
         cpm.close()
@@ -117,14 +125,7 @@ def test_the_services_refresh_with_changes_and_after_a_restart(tmp_path: Path) -
             EliminationManager(ns_port=ns_port, timeout_s=5.0) as em,
         ):
             cpm.submit_refresh_inputs({"metagraph_hotkeys": ["m", "n"], "miners": {}})
-            em.append_elimination_row("m", 1.0, "MAX_TOTAL_DRAWDOWN", NOW)
-            cpm.set_miner_bucket("m", "CHALLENGE", NOW)
-            cpm.refresh_now(NOW)
-            assert not cpm.has_miner("m")
-            em.delete_eliminations(["m"])
-            cpm.set_miner_bucket("m", "CHALLENGE", NOW)
-            cpm.refresh_now(NOW + 1)
-            assert cpm.has_miner("m")
+            _refresh_follows_a_row_added_then_deleted(cpm, em)
             assert em.get_eliminated_hotkeys() == set()
             services[0].terminate()
             state = _state(em_dir)
