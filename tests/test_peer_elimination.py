@@ -12,7 +12,7 @@ import pytest
 
 from clients import ChallengePeriodManager, EliminationManager
 from services.domain.errors import CorruptStateError, ServiceUnavailableError
-from services.domain.models import ReasonTuple
+from services.domain.models import ReasonTuple, listed
 from tests.test_elimination_job import (
     LOSING,
     NOW,
@@ -235,6 +235,14 @@ def test_is_hotkey_re_registered_method(rereg) -> None:
     assert em.is_hotkey_re_registered("reregistered_miner") is False  # departed, still away
     submit(cpm, REREG, {}, [])  # back, and no round since
     assert em.is_hotkey_re_registered("reregistered_miner") is True
+
+
+def test_a_log_line_names_ten_hotkeys_and_counts_the_rest() -> None:
+    """A whole subnet re-registering must not write thousands of hotkeys on one line."""
+    names = [f"miner_{i}" for i in range(250)]
+    assert listed(names[:10]) == ", ".join(names[:10])
+    assert listed(names) == ", ".join(names[:10]) + ", ... (250 in all)"
+    assert listed(names, 5) == ", ".join(names[:5]) + ", ... (250 in all)"
 
 
 @pytest.mark.state_files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -201,3 +202,9 @@ def load_json(text: str | bytes, name: str) -> Any:
         return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{name} is not valid JSON: {exc}") from None
+
+
+def listed(names: Sequence[str], limit: int = 10) -> str:
+    """The first ``limit`` names for a log line, and how many there are when that is more."""
+    head = ", ".join(names[:limit])
+    return head if len(names) <= limit else f"{head}, ... ({len(names)} in all)"

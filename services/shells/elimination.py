@@ -26,7 +26,7 @@ from Pyro5.api import behavior, expose
 from services.domain import elimination_rules as rules_
 from services.domain.elimination_rules import Row, make_row, plan_handoff
 from services.domain.errors import AuthenticationError, InvalidInputError, ServiceUnavailableError
-from services.domain.models import check_hotkey, check_hotkeys, check_reason, check_time
+from services.domain.models import check_hotkey, check_hotkeys, check_reason, check_time, listed
 from services.domain.ports import ChallengePeriodPort
 from services.domain.refresh_inputs import RefreshInputs
 from services.domain.timeutil import now_ms
@@ -356,7 +356,7 @@ class EliminationManagerServer:
         if plan.previous is not None and self._previous is not None:
             back = (plan.previous - self._previous) & set(self._state.departed)
             if back:
-                log.warning("departed hotkeys re-registered: %s", ", ".join(sorted(back)))
+                log.warning("departed hotkeys re-registered: %s", listed(sorted(back)))
         return plan.previous
 
     def _drawdown_and_zombies(self, inputs: RefreshInputs, t_ms: int) -> list[Row]:

@@ -10,7 +10,14 @@ from typing import Any
 
 import msgspec
 
-from services.domain.models import MinerBucket, MinerEntry, ReasonTuple, check_hotkey, check_reason
+from services.domain.models import (
+    MinerBucket,
+    MinerEntry,
+    ReasonTuple,
+    check_hotkey,
+    check_reason,
+    listed,
+)
 from services.storage.durable_store import DurableStore, TableFile
 
 log = logging.getLogger("cpm.challengeperiod")
@@ -77,7 +84,7 @@ def decode_miners(raw: Any) -> dict[str, MinerEntry]:
             "%s: float times read as integers for %d entries: %s",
             CHALLENGEPERIOD_FILE,
             len(fixed),
-            ", ".join(fixed[:5]) + (", ..." if len(fixed) > 5 else ""),
+            listed(fixed, 5),
         )
     return miners
 

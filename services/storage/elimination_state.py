@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from services.domain.elimination_rules import Row
-from services.domain.models import check_hotkey, check_int
+from services.domain.models import check_hotkey, check_int, listed
 from services.storage.departed_files import (
     DEPARTED_FILE,
     EXPIRED_FILE,
@@ -73,7 +73,7 @@ def decode_rows(raw: Any) -> dict[str, Row]:
     if incomplete:
         log.warning(
             "eliminations.json has rows missing fields (loaded as None): %s",
-            ", ".join(incomplete[:10]) + (", ..." if len(incomplete) > 10 else ""),
+            listed(incomplete),
         )
     return rows
 
