@@ -39,7 +39,7 @@ def test_a_fold_that_keeps_failing_is_logged_once(
     state = ChallengePeriodState(open_store(tmp_path))
     real = durable_store.write_json_atomic
 
-    def full_disk(path: Path, document: object) -> None:
+    def full_disk(path: Path, document: object, *encode: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(durable_store, "write_json_atomic", full_disk)

@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -111,10 +111,10 @@ def test_a_fold_writes_the_files_while_calls_go_on_and_keeps_their_lines(
     entered, release = threading.Event(), threading.Event()
     real = durable_store.write_json_atomic
 
-    def slow_write(path: Path, document: object) -> None:
+    def slow_write(path: Path, document: object, *encode: Callable[[object], bytes]) -> None:
         entered.set()
         release.wait(10)  # the files are being written: a long fold
-        real(path, document)
+        real(path, document, *encode)
 
     try:
         server.set_miner_bucket_rpc("folded", "CHALLENGE", 1)

@@ -14,7 +14,8 @@ import pytest
 from clients import ChallengePeriodManager
 from services.domain import fast_checks
 from services.domain.errors import InvalidInputError, InvalidTypeError
-from services.domain.models import EliminationReason, check_reasons
+from services.domain.models import EliminationReason, MinerBucket, MinerEntry, check_reasons
+from services.storage.atomic_files import json_file_bytes
 from services.storage.challengeperiod_files import open_store
 from services.storage.challengeperiod_state import ChallengePeriodState
 from services.wire.codec import dumps_arg
@@ -97,6 +98,31 @@ def test_the_fast_encoder_writes_every_dd_back_bit_for_bit() -> None:
     back = json.loads(msgspec.json.encode(fast_checks.reasons(batch, "reasons")))
     for i, dd in enumerate(dds):
         assert struct.pack("<d", back[f"k{i}"][1]) == struct.pack("<d", dd), dd
+
+
+def test_state_files_written_by_msgspec_read_back_as_the_standard_library_wrote_them(
+    tmp_path: Path,
+) -> None:
+    """challengeperiod.json byte for byte as before; elimination_reasons.json with every dd
+    bit for bit; a non-ASCII hotkey still written with the standard library's escapes."""
+    state = ChallengePeriodState(open_store(tmp_path))
+    for i in range(300):
+        bucket = MinerBucket.MAINCOMP if i % 3 else MinerBucket.CHALLENGE
+        state.set_miner(f"5F{i:046d}", MinerEntry(bucket, 1_700_000_000_000 + i))
+    dds = _tricky_dds()
+    state.update_reasons({f"k{i}": ("MAX_TOTAL_DRAWDOWN", dd) for i, dd in enumerate(dds)})
+    state.close()
+    miners_file = (tmp_path / "challengeperiod.json").read_bytes()
+    assert miners_file == json_file_bytes(json.loads(miners_file))
+    back = json.loads((tmp_path / "elimination_reasons.json").read_bytes())
+    for i, dd in enumerate(dds):
+        assert struct.pack("<d", back[f"k{i}"][1]) == struct.pack("<d", dd), dd
+
+    state = ChallengePeriodState(open_store(tmp_path))
+    state.update_reasons({"hotkey-é": ("ZOMBIE", -1)})
+    state.close()
+    text = (tmp_path / "elimination_reasons.json").read_bytes()
+    assert text.isascii() and b"hotkey-\\u00e9" in text
 
 
 @pytest.mark.integration

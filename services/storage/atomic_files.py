@@ -11,15 +11,23 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from services.domain.errors import CorruptStateError
 
 
-def write_json_atomic(path: Path, document: Any) -> None:
+def json_file_bytes(document: Any) -> bytes:
+    """A state file's JSON: compact, keys sorted, ASCII only (non-ASCII as escapes)."""
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def write_json_atomic(
+    path: Path, document: Any, encode: Callable[[Any], bytes] = json_file_bytes
+) -> None:
     """Replace ``path`` with ``document`` so that a reader sees the old or new file, never half."""
-    write_bytes_atomic(path, json.dumps(document, separators=(",", ":"), sort_keys=True).encode())
+    write_bytes_atomic(path, encode(document))
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -18,6 +18,7 @@ from services.domain.models import (
     check_reason,
     listed,
 )
+from services.storage.atomic_files import json_file_bytes
 from services.storage.durable_store import DurableStore, TableFile
 
 log = logging.getLogger("cpm.challengeperiod")
@@ -106,6 +107,13 @@ def encode_reasons(reasons: Mapping[str, ReasonTuple]) -> dict[str, list[Any]]:
     return {hotkey: list(reason) for hotkey, reason in reasons.items()}
 
 
+def _file_bytes(document: Any) -> bytes:
+    """A state file's JSON by msgspec: the standard library's values (each float bit for
+    bit), about six times sooner; non-ASCII text keeps the standard library's escapes."""
+    data = msgspec.json.encode(document, order="sorted")
+    return data if data.isascii() else json_file_bytes(document)
+
+
 def open_store(
     state_dir: Path, *, fsync: bool = False, fold_every_change: bool = False
 ) -> DurableStore:
@@ -135,4 +143,5 @@ def open_store(
         fold_every_change=fold_every_change,
         # Every number in these tables is checked finite (times, and each reason's dd).
         encode_line=msgspec.json.encode,
+        encode_file=_file_bytes,
     )

@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from services.domain.errors import CorruptStateError, StateWriteError
-from services.storage.atomic_files import read_json, write_bytes_atomic, write_json_atomic
+from services.storage.atomic_files import (
+    json_file_bytes,
+    read_json,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from services.storage.dir_lock import DirLock
 from services.storage.failure_log import FailureLog
 from services.storage.group_commit import GroupCommit
@@ -70,11 +75,13 @@ class DurableStore(GroupCommit):
         compact_after: int = 2_000,
         fold_every_change: bool = False,
         encode_line: Callable[[Any], bytes] | None = None,
+        encode_file: Callable[[Any], bytes] = json_file_bytes,
     ) -> None:
         self.state_dir = Path(state_dir)
         # A journal line's JSON; a store whose values are all checked finite (JSON has no
         # NaN) may pass a faster encoder than the standard library's.
         self._encode_line = encode_line or _json_line
+        self._encode_file = encode_file  # a table file's bytes, the same bargain
         self.fsync = fsync
         # Direct mode: the files are current when each call returns (no folder thread).
         self.fold_every_change = fold_every_change
@@ -275,7 +282,8 @@ class DurableStore(GroupCommit):
         atomically, flushed); False, logged once, when the state dir refuses."""
         try:
             for spec in self._tables.values():
-                write_json_atomic(self.state_dir / spec.filename, spec.encode(tables[spec.table]))
+                document = spec.encode(tables[spec.table])
+                write_json_atomic(self.state_dir / spec.filename, document, self._encode_file)
             write_json_atomic(self.meta_path, {"version": version})
         except OSError as exc:
             # The journal still holds every change; folding is retried, logged once.
