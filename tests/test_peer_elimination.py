@@ -13,6 +13,8 @@ import pytest
 from clients import ChallengePeriodManager, EliminationManager
 from services.domain.errors import CorruptStateError, ServiceUnavailableError
 from services.domain.models import ReasonTuple, listed
+from services.domain.refresh_inputs import parse_refresh_inputs
+from services.wire.feed import decode_elimination_inputs
 from tests.test_elimination_job import (
     LOSING,
     NOW,
@@ -45,6 +47,33 @@ def test_inputs_travel_only_when_they_change(pair) -> None:
     third = cpm.get_elimination_inputs(second["since"])
     assert third is not None and "inputs" not in third and third["maincomp"] == ["a"]
     assert cpm.get_elimination_inputs(third["since"]) is None
+
+
+def test_the_elimination_side_decodes_what_its_steps_read_and_skips_the_scores() -> None:
+    """The fast decoder and the precise fallback (taken for an int past 64 bits, which only
+    the precise checks accept) give the metagraph, miners and miner dirs as submitted, and
+    neither builds the scores."""
+    miners = {"a": miner(WINNING), "b": miner(LOSING)}
+    document: dict[str, object] = {
+        "metagraph_hotkeys": ["a", "b"],
+        "miners": miners,
+        "scores": {
+            "crypto": {"metrics": {"m": {"weight": 1, "scores": {"a": 0.5}}}, "penalties": {}}
+        },
+        "plagiarism": {"b": NOW},
+        "miner_dir_hotkeys": ["a", "b", "gone"],
+    }
+    past_64_bits = {**miner(WINNING), "n_positions": 2**70}
+    huge = {**document, "miners": {**miners, "a": past_64_bits}}
+    for doc in (document, huge):
+        answer = {"since": ["e", 1, 1], "ruleset": "vanta-2025-12", "maincomp": ["a"]}
+        decoded = decode_elimination_inputs(json.dumps({**answer, "inputs": doc}))["inputs"]
+        submitted = parse_refresh_inputs(doc)
+        assert decoded.metagraph_hotkeys == ("a", "b")
+        assert decoded.miner_dir_hotkeys == ("a", "b", "gone")
+        assert decoded.miners == submitted.miners
+        assert decoded.scores is None and decoded.plagiarism is None
+    assert decoded.miners["a"].n_positions == 2**70
 
 
 def test_remove_miners_counts_those_in_a_bucket(pair) -> None:

@@ -94,6 +94,15 @@ class RefreshInputs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return tuple(self.miners)
 
 
+class EliminationInputs(msgspec.Struct, frozen=True):
+    """The part of the document the elimination steps read; the other keys are skipped
+    unread (already checked when the document was submitted)."""
+
+    metagraph_hotkeys: Annotated[tuple[Hotkey, ...], _MANY]
+    miners: Annotated[dict[Hotkey, MinerInputs], _MANY]
+    miner_dir_hotkeys: Annotated[tuple[Hotkey, ...], _MANY] | None = None
+
+
 EMPTY_INPUTS = RefreshInputs((), {}, None, None)
 _TOP_LEVEL_KEYS = (
     "metagraph_hotkeys",

@@ -1,6 +1,12 @@
 """The elimination service's side of ``get_elimination_inputs``: the answer's JSON decoded
 by msgspec, with the inputs straight into ``RefreshInputs`` (see
-``services.shells.elimination_feed`` for what the answer holds)."""
+``services.shells.elimination_feed`` for what the answer holds).
+
+The elimination steps read the metagraph, the miners' facts and ``miner_dir_hotkeys``
+only, so the scores, plagiarism and asset selections (half the document or more) are
+skipped by the decoder, not built: the ``RefreshInputs`` here carries None for them. The
+challenge-period service checked the whole document when it was submitted.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,18 @@ from typing import Any
 import msgspec
 
 from services.domain.errors import InvalidInputError
-from services.domain.refresh_inputs import RefreshInputs, parse_refresh_inputs
+from services.domain.refresh_inputs import (
+    EliminationInputs,
+    RefreshInputs,
+    parse_refresh_inputs,
+)
 
 
 class _Answer(msgspec.Struct):
     since: list[Any]
     ruleset: str
     maincomp: list[str]
-    inputs: RefreshInputs | msgspec.UnsetType | None = msgspec.UNSET
+    inputs: EliminationInputs | msgspec.UnsetType | None = msgspec.UNSET
 
 
 _DECODER = msgspec.json.Decoder(_Answer)
@@ -35,7 +45,7 @@ def decode_elimination_inputs(text: str) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise InvalidInputError(f"the elimination inputs are not valid JSON: {exc}") from None
         if isinstance(raw, dict) and raw.get("inputs") is not None:
-            raw["inputs"] = parse_refresh_inputs(raw["inputs"])
+            raw["inputs"] = _without_scores(parse_refresh_inputs(raw["inputs"]))
         return raw if isinstance(raw, dict) else {"answer": raw}
     result: dict[str, Any] = {
         "since": answer.since,
@@ -43,5 +53,19 @@ def decode_elimination_inputs(text: str) -> dict[str, Any]:
         "maincomp": answer.maincomp,
     }
     if answer.inputs is not msgspec.UNSET:
-        result["inputs"] = answer.inputs
+        part = answer.inputs
+        result["inputs"] = (
+            None
+            if part is None
+            else RefreshInputs(
+                part.metagraph_hotkeys, part.miners, miner_dir_hotkeys=part.miner_dir_hotkeys
+            )
+        )
     return result
+
+
+def _without_scores(inputs: RefreshInputs) -> RefreshInputs:
+    """What the fast path gives, from a document the precise checks parsed."""
+    return RefreshInputs(
+        inputs.metagraph_hotkeys, inputs.miners, miner_dir_hotkeys=inputs.miner_dir_hotkeys
+    )
