@@ -202,3 +202,21 @@ def test_an_elimination_round_flushes_its_own_tables_once(
     assert "miner_0" in em.get_departed_hotkeys()
     assert cpm.get_all_elimination_reasons() == {}
     assert flushes.count("em") == 1, flushes
+
+
+def test_a_refresh_reports_its_duration_with_the_flush_in_it(
+    server: ChallengePeriodManagerServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cpm-bench reports ``duration_ms`` as the server-side cost of a refresh: the flush of
+    its change is part of it."""
+    real = os.fdatasync
+
+    def slow_flush(fd: int) -> None:
+        time.sleep(0.05)
+        real(fd)
+
+    server.submit_refresh_inputs_rpc({"metagraph_hotkeys": ["newcomer"], "miners": {}})
+    monkeypatch.setattr(durable_store.os, "fdatasync", slow_flush)
+    summary = server.refresh_now_rpc(1_700_000_000_000)
+    assert summary["added"] == ["newcomer"]
+    assert summary["duration_ms"] >= 50
