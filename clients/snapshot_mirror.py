@@ -36,6 +36,17 @@ def _entry(raw: dict[str, Any]) -> Entry:
     )
 
 
+def _public(entry: Entry) -> dict[str, Any]:
+    """One miner as ``get_snapshot`` shows it."""
+    bucket, start, prev, prev_start = entry
+    return {
+        "bucket": bucket,
+        "bucket_start_time": start,
+        "previous_bucket": prev,
+        "previous_bucket_start_time": prev_start,
+    }
+
+
 class SnapshotMirror:
     """Miners and pending reasons as of ``version``; see the module docstring.
 
@@ -50,6 +61,9 @@ class SnapshotMirror:
         self.version = -1
         self.timestamp_ms = 0
         self.miners: dict[str, Entry] = {}
+        # The same miners in get_snapshot's shape, patched with them: a snapshot copies
+        # these (a C-level copy each) instead of building every dict anew.
+        self._shown: dict[str, dict[str, Any]] = {}
         self.reasons: dict[str, ReasonTuple] = {}
         self._by_bucket: dict[MinerBucket, dict[str, int]] | None = None
 
@@ -78,8 +92,10 @@ class SnapshotMirror:
                 for hk, entry in miners.items():
                     if entry is None:
                         self.miners.pop(hk, None)
+                        self._shown.pop(hk, None)
                     else:
                         self.miners[hk] = entry
+                        self._shown[hk] = _public(entry)
                 for hk, reason in reasons.items():
                     if reason is None:
                         self.reasons.pop(hk, None)
@@ -90,8 +106,9 @@ class SnapshotMirror:
         body = _json(reply["body"])
         fresh_miners = {hk: _entry(raw) for hk, raw in body["miners"].items()}
         fresh_reasons = {hk: (r[0], r[1]) for hk, r in body["elimination_reasons"].items()}
+        fresh_shown = {hk: _public(entry) for hk, entry in fresh_miners.items()}
         with self.lock:
-            self.miners, self.reasons = fresh_miners, fresh_reasons
+            self.miners, self.reasons, self._shown = fresh_miners, fresh_reasons, fresh_shown
             self._update(reply, body["version"], touched=True)
 
     def _update(self, reply: dict[str, Any], version: int, *, touched: bool) -> None:
@@ -107,15 +124,7 @@ class SnapshotMirror:
             return {
                 "version": self.version,
                 "timestamp_ms": self.timestamp_ms,
-                "miners": {
-                    hk: {
-                        "bucket": bucket,
-                        "bucket_start_time": start,
-                        "previous_bucket": prev,
-                        "previous_bucket_start_time": prev_start,
-                    }
-                    for hk, (bucket, start, prev, prev_start) in self.miners.items()
-                },
+                "miners": {hk: shown.copy() for hk, shown in self._shown.items()},
                 "elimination_reasons": dict(self.reasons),
             }
 
