@@ -84,6 +84,20 @@ def test_reason_batches_replay_after_a_crash(tmp_path: Path) -> None:
     reopened.close()
 
 
+def test_a_reason_batch_is_journalled_as_a_list_per_reason(tmp_path: Path) -> None:
+    """The journal format other tools (and older versions) replay: each reason a JSON list."""
+    state = ChallengePeriodState(open_store(tmp_path))
+    state.update_reasons({"a": ("ZOMBIE", -1), "b": ("MAX_TOTAL_DRAWDOWN", 12.5)})
+    line = (tmp_path / "challengeperiod.journal").read_bytes()
+    state.close()
+    expected = {
+        "v": 1,
+        "ops": [["merge", "reasons", {"a": ["ZOMBIE", -1], "b": ["MAX_TOTAL_DRAWDOWN", 12.5]}]],
+    }
+    assert json.loads(line) == expected
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+
+
 def _tricky_dds() -> list[float]:
     rng = random.Random(11)
     edges = [0.1 + 0.2, 1e-7, 5e-324, 1.7976931348623157e308, -0.0, 12.345678901234567, 2**53 + 1.0]

@@ -102,9 +102,9 @@ def decode_reasons(raw: Any) -> dict[str, ReasonTuple]:
     return {check_hotkey(k): check_reason(v, f"reason of {k!r}") for k, v in raw.items()}
 
 
-def encode_reasons(reasons: Mapping[str, ReasonTuple]) -> dict[str, list[Any]]:
-    """elimination_reasons.json document."""
-    return {hotkey: list(reason) for hotkey, reason in reasons.items()}
+def encode_reasons(reasons: Mapping[str, ReasonTuple]) -> dict[str, ReasonTuple]:
+    """elimination_reasons.json document (each (reason, dd) tuple is a JSON list)."""
+    return dict(reasons)
 
 
 def _file_bytes(document: Any) -> bytes:
@@ -135,7 +135,7 @@ def open_store(
                 REASONS_FILE,
                 encode_reasons,
                 decode_reasons,
-                list,
+                None,  # (reason, dd): journalled as the JSON list it is
                 lambda raw: check_reason(raw),
             ),
         ],

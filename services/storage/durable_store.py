@@ -47,14 +47,15 @@ class TableFile:
     """How one table is kept on disk: its file, and its codec to and from that file's JSON.
 
     ``decode`` raises ValueError (or TypeError/KeyError) on a document of the wrong shape;
-    ``to_json`` / ``from_json`` convert one value for the journal.
+    ``to_json`` / ``from_json`` convert one value for the journal (``to_json`` None: the
+    value is journalled as it is, e.g. a tuple of built-ins, which JSON writes as a list).
     """
 
     table: str
     filename: str
     encode: Callable[[Mapping[str, Any]], Any]
     decode: Callable[[Any], dict[str, Any]]
-    to_json: Callable[[Any], Any]
+    to_json: Callable[[Any], Any] | None
     from_json: Callable[[Any], Any]
 
 
@@ -213,11 +214,12 @@ class DurableStore(GroupCommit):
         encoded: list[list[Any]] = []
         for op in ops:
             kind, table = op[0], op[1]
+            to_json = self._tables[table].to_json if kind in ("set", "merge") else None
             if kind == "set":
-                encoded.append(["set", table, op[2], self._tables[table].to_json(op[3])])
+                encoded.append(["set", table, op[2], op[3] if to_json is None else to_json(op[3])])
             elif kind == "merge":
-                to_json = self._tables[table].to_json
-                encoded.append(["merge", table, {k: to_json(v) for k, v in op[2].items()}])
+                merged = op[2] if to_json is None else {k: to_json(v) for k, v in op[2].items()}
+                encoded.append(["merge", table, merged])
             else:
                 encoded.append(list(op))
         self._append(self._encode_line({"v": version, "ops": encoded}))
