@@ -194,7 +194,7 @@ class ChallengePeriodManagerServer(BulkExchange):
     def get_all_elimination_reasons_rpc(self) -> str:
         """{hotkey: [reason, dd]} as JSON."""
         with self._state.lock:
-            return codec.dumps(self._state.reasons)
+            return codec.dumps_checked(self._state.reasons)
 
     @expose
     @rpc
@@ -224,7 +224,7 @@ class ChallengePeriodManagerServer(BulkExchange):
     def pop_elimination_reasons_rpc(self, hotkeys: Any = None) -> str:
         """Remove and return all pending reasons, or those of ``hotkeys``, as JSON."""
         wanted = None if hotkeys is None else check_hotkeys(codec.loads_arg(hotkeys, "hotkeys"))
-        return codec.dumps(self._state.pop_reasons(wanted))
+        return codec.dumps_checked(self._state.pop_reasons(wanted))
 
     # -- miners -------------------------------------------------------------------------
 
@@ -252,14 +252,14 @@ class ChallengePeriodManagerServer(BulkExchange):
     @rpc
     def get_hotkeys_by_bucket_rpc(self, bucket: Any) -> str:
         """Hotkeys of one bucket, as a JSON list."""
-        return codec.dumps(list(self._state.hotkeys_in(check_bucket(bucket))))
+        return codec.dumps_checked(list(self._state.hotkeys_in(check_bucket(bucket))))
 
     @expose
     @rpc
     def get_all_miner_hotkeys_rpc(self) -> str:
         """Every hotkey in any bucket, as a JSON list."""
         with self._state.lock:
-            return codec.dumps(list(self._state.miners))
+            return codec.dumps_checked(list(self._state.miners))
 
     @expose
     @rpc
@@ -300,25 +300,25 @@ class ChallengePeriodManagerServer(BulkExchange):
     @rpc
     def get_testing_miners_rpc(self) -> str:
         """{hotkey: start} of CHALLENGE, as JSON."""
-        return codec.dumps(self._state.hotkeys_in(MinerBucket.CHALLENGE))
+        return codec.dumps_checked(self._state.hotkeys_in(MinerBucket.CHALLENGE))
 
     @expose
     @rpc
     def get_success_miners_rpc(self) -> str:
         """{hotkey: start} of MAINCOMP, as JSON."""
-        return codec.dumps(self._state.hotkeys_in(MinerBucket.MAINCOMP))
+        return codec.dumps_checked(self._state.hotkeys_in(MinerBucket.MAINCOMP))
 
     @expose
     @rpc
     def get_probation_miners_rpc(self) -> str:
         """{hotkey: start} of PROBATION, as JSON."""
-        return codec.dumps(self._state.hotkeys_in(MinerBucket.PROBATION))
+        return codec.dumps_checked(self._state.hotkeys_in(MinerBucket.PROBATION))
 
     @expose
     @rpc
     def get_plagiarism_miners_rpc(self) -> str:
         """{hotkey: start} of PLAGIARISM, as JSON."""
-        return codec.dumps(self._state.hotkeys_in(MinerBucket.PLAGIARISM))
+        return codec.dumps_checked(self._state.hotkeys_in(MinerBucket.PLAGIARISM))
 
     @expose
     @rpc

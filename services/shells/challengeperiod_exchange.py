@@ -42,14 +42,14 @@ class BulkExchange:
     @rpc
     def export_state_rpc(self) -> str:
         """Every state file's document at one instant, as JSON (``cpm-backup``)."""
-        return codec.dumps(self._state.export())
+        return codec.dumps_checked(self._state.export())
 
     @expose
     @rpc
     def to_checkpoint_dict_rpc(self) -> str:
         """{hotkey: CHECKPOINT_ENTRY} of every miner, as JSON."""
         with self._state.lock:
-            return codec.dumps(encode_miners(self._state.miners))
+            return codec.dumps_checked(encode_miners(self._state.miners))
 
     @expose
     @rpc

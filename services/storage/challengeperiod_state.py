@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import msgspec
 
 from services.domain.challengeperiod_rules import RefreshOutcome
 from services.domain.models import MinerBucket, MinerEntry, ReasonTuple
@@ -36,14 +37,14 @@ class ChallengePeriodState(DurableState):
             cached = self._snapshot_cache
             if cached is not None and cached[0] == self.version:
                 return cached[1]
-            body = json.dumps(
+            # Every number here is checked finite: msgspec's encoder is safe (no NaN).
+            body = msgspec.json.encode(
                 {
                     "version": self.version,
                     "miners": {hk: e.to_wire() for hk, e in self.miners.items()},
-                    "elimination_reasons": {hk: list(r) for hk, r in self.reasons.items()},
-                },
-                separators=(",", ":"),
-            )
+                    "elimination_reasons": self.reasons,
+                }
+            ).decode()
             self._snapshot_cache = (self.version, body)
             return body
 
@@ -70,7 +71,7 @@ class ChallengePeriodState(DurableState):
                 "miners": changed_miners,
                 "elimination_reasons": changed_reasons,
             }
-            return "changes", json.dumps(changes, separators=(",", ":"))
+            return "changes", msgspec.json.encode(changes).decode()
 
     def set_miner(self, hotkey: str, entry: MinerEntry) -> bool:
         """Place or replace one miner; True when it was new."""

@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import msgspec
+
 from services.domain.errors import (
     InvalidInputError,
     InvalidTypeError,
@@ -25,6 +27,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 def dumps(value: Any) -> str:
     """Compact JSON text."""
     return json.dumps(value, separators=(",", ":"))
+
+
+def dumps_checked(value: Any) -> str:
+    """Compact JSON text, by msgspec, of a value whose every number was checked finite
+    (msgspec writes a NaN as null, where ``dumps`` writes the standard library's NaN)."""
+    return msgspec.json.encode(value).decode()
 
 
 def dumps_arg(value: Any, name: str) -> str:
