@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -46,27 +48,45 @@ def ssl_env(certs: Path, *, server: bool, client_cert: bool = True) -> dict[str,
     return env
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
-def test_two_way_ssl_serves_clients_with_a_certificate_and_refuses_others(tmp_path: Path) -> None:
-    certs = tmp_path / "certs"
+needs_openssl = pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="needs the openssl command"
+)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private CA with server and client certificates, made by tools/make-certs.sh."""
+    certs = tmp_path_factory.mktemp("tls") / "certs"
     subprocess.run(
         ["bash", str(ROOT / "tools" / "make-certs.sh"), str(certs)],
         check=True,
         capture_output=True,
         timeout=60,
     )
+    return certs
+
+
+def run_client(certs: Path, port: int) -> subprocess.CompletedProcess[str]:
+    """The client script as an operator's process with a client certificate."""
+    return subprocess.run(
+        [sys.executable, "-c", CLIENT_SCRIPT, str(port)],
+        cwd=ROOT,
+        env=_env(ssl_env(certs, server=False)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@needs_openssl
+def test_two_way_ssl_serves_clients_with_a_certificate_and_refuses_others(
+    certs: Path, tmp_path: Path
+) -> None:
     port = free_port()
     ns = start_nameserver(port, env=ssl_env(certs, server=True))
     server = start_cpm_server(port, tmp_path / "state", env=ssl_env(certs, server=True))
     try:
-        good = subprocess.run(
-            [sys.executable, "-c", CLIENT_SCRIPT, str(port)],
-            cwd=ROOT,
-            env=_env(ssl_env(certs, server=False)),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        good = run_client(certs, port)
         assert good.returncode == 0, good.stderr
         assert "bucket CHALLENGE" in good.stdout
         no_cert = subprocess.run(
@@ -97,3 +117,59 @@ def test_two_way_ssl_serves_clients_with_a_certificate_and_refuses_others(tmp_pa
 def _env(extra: dict[str, str]) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PYRO_SSL")}
     return base | extra
+
+
+def _dropped_within(sock: socket.socket, limit_s: float) -> bool:
+    """True when the far end closes ``sock`` within ``limit_s`` (we read until it does)."""
+    started = time.monotonic()
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    except TimeoutError:  # our own timeout: the far end kept it open
+        return False
+    return time.monotonic() - started < limit_s
+
+
+@needs_openssl
+def test_silent_and_trickling_connections_do_not_lock_clients_out_of_tls_listeners(
+    certs: Path, tmp_path: Path
+) -> None:
+    """Attack: TCP connections to the TLS ports that never finish a TLS handshake.
+
+    Before: Python's TLS listener runs each TLS handshake inside accept(), on Pyro5's one
+    accept loop and without a deadline, so a single silent connection to the name server
+    locked every client out, for as long as it stayed open. Now the TLS handshake runs in
+    the connection's worker within the handshake deadline, as the Pyro5 handshake does.
+    """
+    port = free_port()
+    ns = start_nameserver(port, env=ssl_env(certs, server=True))
+    server = start_cpm_server(
+        port, tmp_path / "state", "--handshake-timeout-s", "1", env=ssl_env(certs, server=True)
+    )
+    service_port = int(server.output().split("serving at ", 1)[1].split(",", 1)[0].rsplit(":")[-1])
+    attackers = [
+        socket.create_connection(("127.0.0.1", p), timeout=10) for p in (port, port, service_port)
+    ]
+    try:
+        client = run_client(certs, port)
+        assert client.returncode == 0, client.stderr[-2000:]
+        assert "bucket CHALLENGE" in client.stdout
+        assert _dropped_within(attackers[2], 5)  # the silent one, at its deadline
+        trickle = socket.create_connection(("127.0.0.1", service_port), timeout=10)
+        attackers.append(trickle)
+        started = time.monotonic()
+        while time.monotonic() - started < 5:
+            try:
+                trickle.send(b"\x16")  # a TLS record's first byte, one at a time
+            except OSError:
+                break
+            time.sleep(0.2)
+        assert time.monotonic() - started < 5, "a trickled TLS handshake was never dropped"
+        assert server.alive() and ns.alive()
+    finally:
+        for sock in attackers:
+            sock.close()
+        server.close()
+        ns.close()
