@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,22 @@ def test_temp_files_of_an_interrupted_write_are_removed_at_start(tmp_path: Path)
     state.close()
     assert [p.exists() for p in leftovers] == [False, False, False]
     assert foreign.exists()  # not one of ours: left alone
+
+
+def test_each_printed_line_is_written_whole_even_with_pythonunbuffered() -> None:
+    """The processes of a stack share its stdout. With PYTHONUNBUFFERED=1 Python writes a
+    printed line and its newline apart, so two ready lines came out run together; after
+    setup_logging each stream writes a line at once, in one piece."""
+    code = (
+        "import sys\n"
+        "from services.launch import cli\n"
+        "cli.setup_logging('INFO')\n"
+        "print(sys.stdout.write_through, sys.stdout.line_buffering)\n"
+        "print(sys.stderr.write_through, sys.stderr.line_buffering, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.stdout == "False True\n"
+    assert done.stderr == "False True\n"

@@ -176,6 +176,7 @@ def setup_logging(level: str, path: Path | None = None) -> None:
     journald file stderr as errors, so routine lines must not go there). With ``path``:
     everything appended to that file, rotated at 10 MiB, five old files kept.
     """
+    whole_lines()
     formatter = logging.Formatter(LOG_FORMAT)
     handlers: list[logging.Handler]
     if path is not None:
@@ -197,6 +198,20 @@ def setup_logging(level: str, path: Path | None = None) -> None:
     # Pyro5's client logs every refused connection at ERROR; our callers turn those into
     # one outage line (and one recovery line) of their own.
     logging.getLogger("Pyro5.client").setLevel(logging.CRITICAL)
+
+
+def whole_lines() -> None:
+    """stdout and stderr write each line with one write, as soon as it ends.
+
+    With PYTHONUNBUFFERED=1 (common under pm2 and in containers) Python writes a printed
+    line and its newline separately, so the lines of a stack's processes, which share its
+    stdout, came out run together ("... auth offChallengePeriodManagerServer serving at").
+    Line buffering writes each whole line at once, and still at once.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True, write_through=False)
 
 
 def quiet_pyro_logging() -> None:
