@@ -206,7 +206,7 @@ def whole_lines() -> None:
     With PYTHONUNBUFFERED=1 (common under pm2 and in containers) Python writes a printed
     line and its newline separately, so the lines of a stack's processes, which share its
     stdout, came out run together ("... auth offChallengePeriodManagerServer serving at").
-    Line buffering writes each whole line at once, and still at once.
+    Line buffering writes each line whole, as soon as it ends.
     """
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
