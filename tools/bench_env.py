@@ -143,14 +143,18 @@ class BenchEnv:
         if kind == "challengeperiod":
             argv += ["--refresh-interval-ms", str(BENCH_REFRESH_INTERVAL_MS)]
             factory = self.cpm_client
-        child = Child(kind, argv, factory)
+        # The services' own lines (the bench restarts them, and they say so) go to a file
+        # beside their state, so the console shows the bench's progress and tables only.
+        log_path = self.root / f"{kind}-{self._runs}.log"
+        child = Child(kind, argv, factory, log_path=log_path)
         child.start()
         self.children[kind] = child
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not child.ready():
             assert child.process is not None
             if child.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{module} did not become ready")
+                tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+                raise RuntimeError(f"{module} did not become ready: " + " | ".join(tail))
             time.sleep(0.05)
         return child
 
