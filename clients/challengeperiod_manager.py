@@ -170,7 +170,7 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
         cached = self._cached()
         if cached is not None:
             entry = cached.miners.get(hotkey)
-            return None if entry is None else entry[0]
+            return None if entry is None else entry["bucket"]
         bucket = self._service.get_miner_bucket_rpc(hotkey)
         return None if bucket is None else MinerBucket(bucket)
 
@@ -180,7 +180,7 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
         cached = self._cached()
         if cached is not None:
             entry = cached.miners.get(hotkey)
-            return None if entry is None else entry[1]
+            return None if entry is None else entry["bucket_start_time"]
         start: int | None = self._service.get_miner_start_time_rpc(hotkey)
         return start
 

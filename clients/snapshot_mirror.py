@@ -17,8 +17,9 @@ from typing import Any
 
 from services.domain.models import MinerBucket, ReasonTuple
 
-# (bucket, bucket_start_time, previous_bucket, previous_bucket_start_time)
-Entry = tuple[MinerBucket, int, "MinerBucket | None", "int | None"]
+# One miner as get_snapshot shows it: bucket, bucket_start_time, previous_bucket and
+# previous_bucket_start_time, the buckets as MinerBucket. Never changed in place.
+Entry = dict[str, Any]
 Fetch = Callable[["list[Any] | None"], "dict[str, Any] | str"]
 
 
@@ -28,22 +29,11 @@ def _json(value: Any) -> Any:
 
 def _entry(raw: dict[str, Any]) -> Entry:
     prev = raw["previous_bucket"]
-    return (
-        MinerBucket(raw["bucket"]),
-        raw["bucket_start_time"],
-        None if prev is None else MinerBucket(prev),
-        raw["previous_bucket_start_time"],
-    )
-
-
-def _public(entry: Entry) -> dict[str, Any]:
-    """One miner as ``get_snapshot`` shows it."""
-    bucket, start, prev, prev_start = entry
     return {
-        "bucket": bucket,
-        "bucket_start_time": start,
-        "previous_bucket": prev,
-        "previous_bucket_start_time": prev_start,
+        "bucket": MinerBucket(raw["bucket"]),
+        "bucket_start_time": raw["bucket_start_time"],
+        "previous_bucket": None if prev is None else MinerBucket(prev),
+        "previous_bucket_start_time": raw["previous_bucket_start_time"],
     }
 
 
@@ -60,10 +50,9 @@ class SnapshotMirror:
         self.epoch: str | None = None
         self.version = -1
         self.timestamp_ms = 0
+        # In get_snapshot's shape, so a snapshot copies each entry (a C-level copy)
+        # instead of building every dict anew.
         self.miners: dict[str, Entry] = {}
-        # The same miners in get_snapshot's shape, patched with them: a snapshot copies
-        # these (a C-level copy each) instead of building every dict anew.
-        self._shown: dict[str, dict[str, Any]] = {}
         self.reasons: dict[str, ReasonTuple] = {}
         self._by_bucket: dict[MinerBucket, dict[str, int]] | None = None
 
@@ -92,10 +81,8 @@ class SnapshotMirror:
                 for hk, entry in miners.items():
                     if entry is None:
                         self.miners.pop(hk, None)
-                        self._shown.pop(hk, None)
                     else:
                         self.miners[hk] = entry
-                        self._shown[hk] = _public(entry)
                 for hk, reason in reasons.items():
                     if reason is None:
                         self.reasons.pop(hk, None)
@@ -106,9 +93,8 @@ class SnapshotMirror:
         body = _json(reply["body"])
         fresh_miners = {hk: _entry(raw) for hk, raw in body["miners"].items()}
         fresh_reasons = {hk: (r[0], r[1]) for hk, r in body["elimination_reasons"].items()}
-        fresh_shown = {hk: _public(entry) for hk, entry in fresh_miners.items()}
         with self.lock:
-            self.miners, self.reasons, self._shown = fresh_miners, fresh_reasons, fresh_shown
+            self.miners, self.reasons = fresh_miners, fresh_reasons
             self._update(reply, body["version"], touched=True)
 
     def _update(self, reply: dict[str, Any], version: int, *, touched: bool) -> None:
@@ -124,7 +110,7 @@ class SnapshotMirror:
             return {
                 "version": self.version,
                 "timestamp_ms": self.timestamp_ms,
-                "miners": {hk: shown.copy() for hk, shown in self._shown.items()},
+                "miners": {hk: entry.copy() for hk, entry in self.miners.items()},
                 "elimination_reasons": dict(self.reasons),
             }
 
@@ -135,6 +121,6 @@ class SnapshotMirror:
                 # One pass builds every bucket; it is redone only after miners changed.
                 by_bucket: dict[MinerBucket, dict[str, int]] = {b: {} for b in MinerBucket}
                 for hk, entry in self.miners.items():
-                    by_bucket[entry[0]][hk] = entry[1]
+                    by_bucket[entry["bucket"]][hk] = entry["bucket_start_time"]
                 self._by_bucket = by_bucket
             return dict(self._by_bucket[bucket])
