@@ -53,19 +53,12 @@ def decode_elimination_inputs(text: str) -> dict[str, Any]:
         "maincomp": answer.maincomp,
     }
     if answer.inputs is not msgspec.UNSET:
-        part = answer.inputs
-        result["inputs"] = (
-            None
-            if part is None
-            else RefreshInputs(
-                part.metagraph_hotkeys, part.miners, miner_dir_hotkeys=part.miner_dir_hotkeys
-            )
-        )
+        result["inputs"] = None if answer.inputs is None else _without_scores(answer.inputs)
     return result
 
 
-def _without_scores(inputs: RefreshInputs) -> RefreshInputs:
-    """What the fast path gives, from a document the precise checks parsed."""
+def _without_scores(inputs: RefreshInputs | EliminationInputs) -> RefreshInputs:
+    """The inputs as the elimination steps get them: what they read, the rest None."""
     return RefreshInputs(
         inputs.metagraph_hotkeys, inputs.miners, miner_dir_hotkeys=inputs.miner_dir_hotkeys
     )
