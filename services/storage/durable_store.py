@@ -214,10 +214,11 @@ class DurableStore(GroupCommit):
         encoded: list[list[Any]] = []
         for op in ops:
             kind, table = op[0], op[1]
-            to_json = self._tables[table].to_json if kind in ("set", "merge") else None
             if kind == "set":
+                to_json = self._tables[table].to_json
                 encoded.append(["set", table, op[2], op[3] if to_json is None else to_json(op[3])])
             elif kind == "merge":
+                to_json = self._tables[table].to_json
                 merged = op[2] if to_json is None else {k: to_json(v) for k, v in op[2].items()}
                 encoded.append(["merge", table, merged])
             else:
