@@ -66,6 +66,14 @@ class Proc:
     def output(self) -> str:
         return _read_shared(self.stdout)
 
+    def uri(self) -> str:
+        """The Pyro5 URI of a service, from its "... serving at URI, ..." line."""
+        return self.output().split("serving at ", 1)[1].split(",", 1)[0]
+
+    def port(self) -> int:
+        """The TCP port a service serves on."""
+        return int(self.uri().rsplit(":", 1)[1])
+
     def errors(self) -> str:
         return _read_shared(self.stderr)
 
@@ -151,3 +159,17 @@ def start_stack(ns_port: int, state_dir: Path, *extra: str) -> Proc:
     proc = Proc(command("tools.stack", ns_port, state_dir, *extra))
     proc.wait_for_output("Ctrl-C stops everything", timeout_s=60)
     return proc
+
+
+def closed_by_server(sock: socket.socket, timeout_s: float) -> bool:
+    """True when the far end closes ``sock`` (read until it does), False when a read waits
+    ``timeout_s`` for nothing."""
+    sock.settimeout(timeout_s)
+    try:
+        while True:
+            if not sock.recv(4096):
+                return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False

@@ -17,7 +17,7 @@ from Pyro5 import protocol
 from Pyro5.api import Proxy
 
 from clients import ChallengePeriodManager
-from tests.processes import Proc, free_port, start_cpm_server, wait_until
+from tests.processes import free_port, start_cpm_server, wait_until
 from tests.test_metrics import scrape
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -25,17 +25,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 FLAGS = ("--handshake-timeout-s", "1", "--idle-timeout-s", "30")
 
 
-def _port_of(proc: Proc) -> int:
-    uri = proc.output().split("serving at ", 1)[1].split(",", 1)[0]
-    return int(uri.rsplit(":", 1)[1])
-
-
 def test_a_connection_without_a_handshake_is_dropped_at_the_deadline(
     ns_port: int, tmp_path: Path
 ) -> None:
     service = start_cpm_server(ns_port, tmp_path / "state", *FLAGS)
     try:
-        with socket.create_connection(("127.0.0.1", _port_of(service)), timeout=10) as silent:
+        with socket.create_connection(("127.0.0.1", service.port()), timeout=10) as silent:
             started = time.monotonic()
             while silent.recv(4096):  # Pyro5 says why (a failed handshake), then closes
                 pass
@@ -46,9 +41,7 @@ def test_a_connection_without_a_handshake_is_dropped_at_the_deadline(
 
 def test_silent_connections_do_not_lock_out_clients(ns_port: int, tmp_path: Path) -> None:
     service = start_cpm_server(ns_port, tmp_path / "state", *FLAGS, "--max-connections", "4")
-    silent = [
-        socket.create_connection(("127.0.0.1", _port_of(service)), timeout=10) for _ in range(4)
-    ]
+    silent = [socket.create_connection(("127.0.0.1", service.port()), timeout=10) for _ in range(4)]
     try:
         time.sleep(1.5)  # past the handshake deadline: their workers are free again
         with ChallengePeriodManager(ns_port=ns_port, timeout_s=5.0) as cpm:
@@ -64,7 +57,7 @@ def test_an_authenticated_idle_session_outlives_the_handshake_deadline(
 ) -> None:
     service = start_cpm_server(ns_port, tmp_path / "state", *FLAGS)
     try:
-        uri = f"PYRO:ChallengePeriodManagerServer@127.0.0.1:{_port_of(service)}"
+        uri = service.uri()
         with Proxy(uri) as proxy:  # a stock proxy: it does not reconnect by itself
             assert proxy.has_miner_rpc("a") is False
             time.sleep(2)  # idle for twice the handshake deadline
@@ -102,7 +95,7 @@ def test_a_handshake_trickled_a_byte_at_a_time_is_dropped_at_the_deadline(
     )
     try:
         header = protocol.SendingMessage(protocol.MSG_CONNECT, 0, 0, 1, b"x" * 1000).data[:40]
-        with socket.create_connection(("127.0.0.1", _port_of(service)), timeout=10) as sock:
+        with socket.create_connection(("127.0.0.1", service.port()), timeout=10) as sock:
             sock.sendall(header)  # a handshake of 1,000 bytes is announced, then trickles
             closed = _closed_within(sock, 4.0, trickle=True)
         assert closed is not None and closed < 3.0, closed
@@ -121,12 +114,12 @@ def test_a_full_pool_says_no_free_workers_within_a_second_behind_a_silent_client
     service = start_cpm_server(
         ns_port, tmp_path / "state", "--handshake-timeout-s", "4", "--max-connections", "2"
     )
-    uri = f"PYRO:ChallengePeriodManagerServer@127.0.0.1:{_port_of(service)}"
+    uri = service.uri()
     holders = [Proxy(uri), Proxy(uri)]
     try:
         for proxy in holders:
             proxy._pyroBind()  # both workers are now held by authenticated sessions
-        with socket.create_connection(("127.0.0.1", _port_of(service)), timeout=10):
+        with socket.create_connection(("127.0.0.1", service.port()), timeout=10):
             time.sleep(0.1)  # the silent one reaches the accept loop first
             started = time.monotonic()
             late = Proxy(uri)

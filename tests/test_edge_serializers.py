@@ -46,11 +46,6 @@ def _attack(port: int) -> list[bytes]:
     return answers
 
 
-def _port_of(proc: Proc) -> int:
-    uri = proc.output().split("serving at ", 1)[1].split(",", 1)[0]
-    return int(uri.rsplit(":", 1)[1])
-
-
 def _assert_refused_and_alive(answers: list[bytes], proc: Proc) -> None:
     assert all(REFUSED.encode()[:40] in answer for answer in answers), answers
     assert proc.alive()
@@ -69,7 +64,7 @@ def test_name_server_refuses_marshal_and_keeps_serving() -> None:
 def test_services_refuse_marshal_and_keep_serving(start, ns_port: int, tmp_path: Path) -> None:
     service = start(ns_port, tmp_path / "state")
     try:
-        _assert_refused_and_alive(_attack(_port_of(service)), service)
+        _assert_refused_and_alive(_attack(service.port()), service)
     finally:
         service.close()
 
@@ -105,11 +100,10 @@ def test_services_refuse_a_big_handshake_before_decoding_it(
 ) -> None:
     service = start(ns_port, tmp_path / "state")
     try:
-        answer = _big_handshake(_port_of(service))
+        answer = _big_handshake(service.port())
         assert b"at most 65536 bytes are decoded before a connection is accepted" in answer
         assert service.alive()
-        uri = service.output().split("serving at ", 1)[1].split(",", 1)[0]
-        with Proxy(uri) as proxy:  # an ordinary client is still served
+        with Proxy(service.uri()) as proxy:  # an ordinary client is still served
             proxy._pyroBind()
     finally:
         service.close()
@@ -141,7 +135,7 @@ def test_a_huge_handshake_is_dropped_after_its_byte_budget(
         ).data
         sent = 0
         with (
-            socket.create_connection(("127.0.0.1", _port_of(service)), timeout=10) as sock,
+            socket.create_connection(("127.0.0.1", service.port()), timeout=10) as sock,
             pytest.raises(OSError),  # reset once the service stops reading
         ):
             while sent < len(message):

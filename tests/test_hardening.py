@@ -47,6 +47,7 @@ from services.storage import durable_store
 from services.wire import codec
 from tests.processes import (
     Proc,
+    closed_by_server,
     free_port,
     start_cpm_server,
     start_elimination_server,
@@ -122,31 +123,14 @@ def test_malformed_calls_are_refused_and_change_nothing(ns_port: int, cpm_proces
         assert raw.health_check_rpc()["inputs_seq"] == 1  # every bad input was refused whole
 
 
-def _service_port(proc: Proc) -> int:
-    uri = proc.output().split("serving at ", 1)[1].split(",", 1)[0]
-    return int(uri.rsplit(":", 1)[1])
-
-
-def _closed_by_server(sock: socket.socket, timeout_s: float) -> bool:
-    sock.settimeout(timeout_s)
-    try:
-        while True:
-            if not sock.recv(4096):
-                return True
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
-
-
 @pytest.mark.integration
 @pytest.mark.timeout(60)
 def test_garbage_bytes_are_dropped_and_the_service_keeps_serving(
     ns_port: int, cpm_process: Proc
 ) -> None:
-    with socket.create_connection(("127.0.0.1", _service_port(cpm_process)), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", cpm_process.port()), timeout=5) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\n\r\n" + bytes(range(256)) * 64)
-        assert _closed_by_server(sock, 10)
+        assert closed_by_server(sock, 10)
     with ChallengePeriodManager(ns_port=ns_port) as client:
         assert client.health_check()["status"] == "ok"
 
@@ -160,10 +144,10 @@ def test_half_open_connections_are_dropped_and_cannot_exhaust_the_pool(
         ns_port, tmp_path / "s", "--idle-timeout-s", "1", "--max-connections", "2"
     )
     try:
-        port = _service_port(server)
+        port = server.port()
         silent = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
         try:
-            assert all(_closed_by_server(s, 10) for s in silent)
+            assert all(closed_by_server(s, 10) for s in silent)
         finally:
             for s in silent:
                 s.close()

@@ -102,7 +102,7 @@ def test_client_reconnects_after_server_restart_on_a_new_port(ns_port: int, tmp_
 
 
 def _registered_pid_matches(ns_port: int, proc: Proc) -> bool:
-    uri = proc.output().split("serving at ", 1)[1].split(",", 1)[0]
+    uri = proc.uri()
     with Proxy(f"PYRO:Pyro.NameServer@127.0.0.1:{ns_port}") as ns:
         return str(ns.lookup("ChallengePeriodManagerServer")) == uri
 
