@@ -66,12 +66,12 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return certs
 
 
-def run_client(certs: Path, port: int) -> subprocess.CompletedProcess[str]:
-    """The client script as an operator's process with a client certificate."""
+def run_client(port: int, ssl: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The client script as an operator's process with these PYRO_SSL* settings."""
     return subprocess.run(
         [sys.executable, "-c", CLIENT_SCRIPT, str(port)],
         cwd=ROOT,
-        env=_env(ssl_env(certs, server=False)),
+        env=_env(ssl),
         capture_output=True,
         text=True,
         timeout=60,
@@ -86,27 +86,13 @@ def test_two_way_ssl_serves_clients_with_a_certificate_and_refuses_others(
     ns = start_nameserver(port, env=ssl_env(certs, server=True))
     server = start_cpm_server(port, tmp_path / "state", env=ssl_env(certs, server=True))
     try:
-        good = run_client(certs, port)
+        good = run_client(port, ssl_env(certs, server=False))
         assert good.returncode == 0, good.stderr
         assert "bucket CHALLENGE" in good.stdout
-        no_cert = subprocess.run(
-            [sys.executable, "-c", CLIENT_SCRIPT, str(port)],
-            cwd=ROOT,
-            env=_env(ssl_env(certs, server=False, client_cert=False)),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        no_cert = run_client(port, ssl_env(certs, server=False, client_cert=False))
         assert no_cert.returncode != 0
         assert "ServiceUnavailableError" in no_cert.stderr
-        plain = subprocess.run(
-            [sys.executable, "-c", CLIENT_SCRIPT, str(port)],
-            cwd=ROOT,
-            env=_env({}),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        plain = run_client(port, {})
         assert plain.returncode != 0
         assert server.alive()  # refusing them did not take the service down
     finally:
@@ -140,7 +126,7 @@ def test_silent_and_trickling_connections_do_not_lock_clients_out_of_tls_listene
         socket.create_connection(("127.0.0.1", p), timeout=10) for p in (port, port, service_port)
     ]
     try:
-        client = run_client(certs, port)
+        client = run_client(port, ssl_env(certs, server=False))
         assert client.returncode == 0, client.stderr[-2000:]
         assert "bucket CHALLENGE" in client.stdout
         started = time.monotonic()
