@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -51,6 +54,23 @@ def test_sigterm_exits_zero_and_unregisters(ns_port: int, cpm_process: Proc) -> 
         pytest.raises(ConnectionError, match="no service named ChallengePeriodManagerServer"),
     ):
         client.health_check()
+
+
+def _signal_a_worker_thread(pid: int, signum: int) -> None:
+    """Send ``signum`` to one of ``pid``'s threads other than its main thread, as the kernel
+    may when a process is signalled (systemd's stop, the stack's parent-death signal)."""
+    tgkill = ctypes.CDLL(None, use_errno=True).tgkill
+    for tid in sorted(int(t) for t in os.listdir(f"/proc/{pid}/task")):
+        if tid != pid and tgkill(pid, tid, signum) == 0:
+            return
+    raise AssertionError(f"no worker thread of {pid} took the signal")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads by tid: Linux only")
+def test_sigterm_taken_by_a_worker_thread_still_stops_the_service(cpm_process: Proc) -> None:
+    _signal_a_worker_thread(cpm_process.pid, signal.SIGTERM)
+    assert cpm_process.popen.wait(timeout=10) == 0
+    assert "stopping ChallengePeriodManagerServer" in cpm_process.errors() + cpm_process.output()
 
 
 def test_restart_on_same_state_dir_keeps_everything(ns_port: int, tmp_path: Path) -> None:

@@ -226,6 +226,18 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+# How often a launcher's main thread wakes while it waits to be stopped. The kernel may
+# hand SIGTERM to any thread; Python runs the handler only in the main thread, when that
+# thread next wakes, so a wait without a timeout can sleep through the signal for ever.
+STOP_POLL_S = 0.2
+
+
+def wait_for_stop(stop: threading.Event) -> None:
+    """Block until ``stop`` is set, waking often enough to run a pending signal handler."""
+    while not stop.wait(STOP_POLL_S):
+        pass
+
+
 def install_stop_handlers(stop: threading.Event) -> None:
     """SIGTERM, SIGINT and SIGHUP set ``stop``, so the launcher shuts down cleanly, exit 0.
 

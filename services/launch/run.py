@@ -266,7 +266,7 @@ def run_service(spec: ServiceSpec, argv: list[str] | None) -> int:
         f"auth {'on' if token else 'off'}",
         flush=True,
     )
-    stop.wait()
+    cli.wait_for_stop(stop)
     log.info("stopping %s", spec.info.name)
     host.stop()
     service.close()
