@@ -183,7 +183,10 @@ def test_the_services_stop_when_the_stack_is_killed(tmp_path: Path) -> None:
         assert len(children) == 2
         stack.kill()  # SIGKILL: no chance to stop them itself
         for pid in children:
-            wait_until(functools.partial(_gone, pid), 15, f"orphan {pid} to exit")
+            try:
+                wait_until(functools.partial(_gone, pid), 15, f"orphan {pid} to exit")
+            except AssertionError as exc:  # what the services said of their stop
+                raise AssertionError(f"{exc}; their log:\n{stack.output()[-3000:]}") from None
     finally:
         stack.close()
         for pid in children:  # only ours, by PID, should the tie have failed
