@@ -15,7 +15,7 @@ from clients.read_cache import ReadCache, check_max_staleness_ms
 from clients.snapshot_mirror import SnapshotMirror
 from clients.transport import Transport
 from services.domain import config, fast_checks
-from services.domain.errors import InvalidTypeError
+from services.domain.errors import InvalidTypeError, RemoteError
 from services.domain.models import (
     BucketLike,
     MinerBucket,
@@ -318,6 +318,20 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
         MAINCOMP hotkeys, the rule set, ``since``, and ``inputs`` (a RefreshInputs, or None
         when none were submitted) when they changed."""
         reply = self._service.get_elimination_inputs_rpc(since)
+        if reply is None:
+            return None
+        return decode_elimination_inputs(reply)
+
+    def get_elimination_changes(self, since: list[Any] | None = None) -> dict[str, Any] | None:
+        """``get_elimination_inputs``, except that a caller holding the inputs of ``since``
+        may get ``changes`` (an InputsChanges to apply to them) in place of ``inputs``."""
+        try:
+            reply = self._service.get_elimination_changes_rpc(since)
+        except RemoteError as exc:
+            if "get_elimination_changes_rpc" not in str(exc):
+                raise
+            # A service from before the changes (one side upgraded first): whole inputs.
+            return self.get_elimination_inputs(since)
         if reply is None:
             return None
         return decode_elimination_inputs(reply)

@@ -93,8 +93,10 @@ class RacingSource:
     def pop_elimination_reasons(self, hotkeys: list[str] | None = None) -> dict[str, ReasonTuple]:
         return self.cpm.pop_elimination_reasons(hotkeys)
 
-    def get_elimination_inputs(self, since: list[object] | None = None) -> dict[str, object] | None:
-        return self.cpm.get_elimination_inputs(since)
+    def get_elimination_changes(
+        self, since: list[object] | None = None
+    ) -> dict[str, object] | None:
+        return self.cpm.get_elimination_changes(since)
 
     def remove_miners(self, hotkeys: list[str]) -> int:
         return self.cpm.remove_miners(hotkeys)

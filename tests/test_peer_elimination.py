@@ -108,9 +108,11 @@ class DownPeer:
         self._check()
         return self.cpm.pop_elimination_reasons(hotkeys)
 
-    def get_elimination_inputs(self, since: list[object] | None = None) -> dict[str, object] | None:
+    def get_elimination_changes(
+        self, since: list[object] | None = None
+    ) -> dict[str, object] | None:
         self._check()
-        return self.cpm.get_elimination_inputs(since)
+        return self.cpm.get_elimination_changes(since)
 
     def remove_miners(self, hotkeys: list[str]) -> int:
         self._check()

@@ -28,7 +28,7 @@ class ChallengePeriodPort(Protocol):
         self, hotkeys: list[str] | None = None
     ) -> dict[str, ReasonTuple]: ...
 
-    def get_elimination_inputs(
+    def get_elimination_changes(
         self, since: list[object] | None = None
     ) -> dict[str, object] | None: ...
 

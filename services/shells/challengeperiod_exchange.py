@@ -7,6 +7,7 @@ inputs and the MAINCOMP set, only when they changed, and the removal of expired 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Any
@@ -15,9 +16,14 @@ from Pyro5.api import expose
 
 from services.domain.config import RulesConfig
 from services.domain.errors import InvalidInputError
+from services.domain.inputs_changes import elimination_changes
 from services.domain.models import MinerBucket, check_hotkeys
 from services.domain.refresh_inputs import RefreshInputs
-from services.shells.elimination_feed import check_since, elimination_inputs_reply
+from services.shells.elimination_feed import (
+    check_since,
+    elimination_changes_reply,
+    elimination_inputs_reply,
+)
 from services.storage.challengeperiod_files import decode_miners, encode_miners
 from services.storage.challengeperiod_state import ChallengePeriodState
 from services.wire import codec
@@ -35,6 +41,8 @@ class BulkExchange:
     _inputs_text: str | None
     _inputs_seq: int
     _refresh_lock: threading.Lock
+    # The inputs (seq, document) last sent to the elimination service, whole or as changes.
+    _fed: tuple[int, RefreshInputs] | None = None
 
     # -- the validator's checkpoints -----------------------------------------------------
 
@@ -90,6 +98,27 @@ class BulkExchange:
                 lambda: list(self._state.hotkeys_in(MinerBucket.MAINCOMP)),
                 self._inputs_text,
             )
+
+    @expose
+    @rpc
+    def get_elimination_changes_rpc(self, since: Any = None) -> str | None:
+        """``get_elimination_inputs``, with only what changed in the inputs when the caller
+        holds the ones sent to it last (see ``elimination_feed``)."""
+        checked = check_since(since)
+        with self._refresh_lock:
+            with self._state.lock:
+                here = (self._state.changes.epoch, self._inputs_seq, self._state.version)
+                maincomp = list(self._state.hotkeys_in(MinerBucket.MAINCOMP))
+            fed, current = self._fed, self._inputs
+            changes = None  # the reply checks that the caller's epoch is this one
+            if fed is not None and current is not None and checked and checked[1] == fed[0]:
+                changes = functools.partial(elimination_changes, fed[0], fed[1], current)
+            reply = elimination_changes_reply(
+                checked, here, self.rules.name, lambda: maincomp, self._inputs_text, changes
+            )
+            if current is not None and (checked is None or checked[:2] != here[:2]):
+                self._fed = (self._inputs_seq, current)
+            return reply
 
     @expose
     @rpc

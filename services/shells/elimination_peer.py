@@ -1,8 +1,9 @@
 """What the elimination service knows of the challenge-period service, kept current cheaply.
 
 The validator submits its inputs once, to the challenge-period service. This view asks it
-with ``get_elimination_inputs(since)``: None when nothing changed, else the MAINCOMP hotkeys
-and rule set, plus the inputs only when they changed, so a round costs one small call.
+with ``get_elimination_changes(since)``: None when nothing changed, else the MAINCOMP hotkeys
+and rule set, plus the inputs only when they changed (as changes to the ones held, when
+the service can tell them), so a round costs one small call.
 While the peer is down the view keeps what it last received and says so once in the log.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 from services.domain import config
 from services.domain.config import VANTA_2025_12, RulesConfig
 from services.domain.errors import InvalidInputError, ServiceUnavailableError
+from services.domain.inputs_changes import InputsChanges, StaleChanges, apply_changes
 from services.domain.models import check_hotkeys
 from services.domain.ports import ChallengePeriodPort
 from services.domain.refresh_inputs import RefreshInputs, parse_refresh_inputs
@@ -41,16 +43,20 @@ class PeerView:
             return False
         with self._lock:
             try:
-                reply = self.source.get_elimination_inputs(self._since)
+                reply = self.source.get_elimination_changes(self._since)
+                if reply is not None and not self._take(reply):
+                    # Changes that do not fit the inputs held: the whole inputs instead.
+                    reply = self.source.get_elimination_changes(None)
+                    if reply is not None:
+                        self._take(reply)
             except ServiceUnavailableError as exc:
                 self.mark(up=False, reason=str(exc))
                 return False
             self.mark(up=True)
-            if reply is not None:
-                self._take(reply)
             return True
 
-    def _take(self, reply: dict[str, Any]) -> None:
+    def _take(self, reply: dict[str, Any]) -> bool:
+        """Take the answer; False (nothing taken) when its changes do not fit."""
         since, name, maincomp = reply.get("since"), reply.get("ruleset"), reply.get("maincomp")
         if not isinstance(since, list) or not isinstance(maincomp, list):
             raise InvalidInputError(f"the challenge-period service sent {reply!r:.80}")
@@ -60,7 +66,18 @@ class PeerView:
                 self.rules = config.ruleset(name if isinstance(name, str) else None)
             except InvalidInputError:
                 log.warning("unknown rule set %r from the challenge-period service", name)
-        if "inputs" in reply:
+        if "changes" in reply:
+            try:
+                self.inputs = self._changed(reply["changes"])
+            except StaleChanges as exc:
+                log.warning(
+                    "the challenge-period service's changes do not fit the inputs held "
+                    "(%s); asking for the whole inputs",
+                    exc,
+                )
+                return False
+            self.metagraph = frozenset(self.inputs.metagraph_hotkeys)
+        elif "inputs" in reply:
             if reply["inputs"] is not None:
                 self.inputs = parse_refresh_inputs(reply["inputs"])
                 self.metagraph = frozenset(self.inputs.metagraph_hotkeys)
@@ -69,6 +86,16 @@ class PeerView:
                 # ones are still the latest the validator sent.
                 log.info("the challenge-period service has no inputs yet; keeping the last ones")
         self._since = since
+        return True
+
+    def _changed(self, changes: object) -> RefreshInputs:
+        """The inputs held, changed; StaleChanges when they are not the changes' base."""
+        held, since = self.inputs, self._since
+        if not isinstance(changes, InputsChanges):
+            raise StaleChanges(f"changes of an unknown shape: {changes!r:.80}")
+        if held is None or since is None or since[1] != changes.base:
+            raise StaleChanges(f"changes from inputs {changes.base}, not the ones held")
+        return apply_changes(held, changes)
 
     def mark(self, *, up: bool, reason: str = "") -> None:
         """Note whether the peer answers; logs each change once."""

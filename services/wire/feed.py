@@ -5,7 +5,8 @@ by msgspec, with the inputs straight into ``RefreshInputs`` (see
 The elimination steps read the metagraph, the miners' facts and ``miner_dir_hotkeys``
 only, so the scores, plagiarism and asset selections (half the document or more) are
 skipped by the decoder, not built: the ``RefreshInputs`` here carries None for them. The
-challenge-period service checked the whole document when it was submitted.
+challenge-period service checked the whole document when it was submitted. An answer of
+``get_elimination_changes`` may carry ``changes`` instead, decoded into ``InputsChanges``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import msgspec
 
 from services.domain.errors import InvalidInputError
+from services.domain.inputs_changes import InputsChanges
 from services.domain.refresh_inputs import (
     EliminationInputs,
     RefreshInputs,
@@ -28,6 +30,7 @@ class _Answer(msgspec.Struct):
     ruleset: str
     maincomp: list[str]
     inputs: EliminationInputs | msgspec.UnsetType | None = msgspec.UNSET
+    changes: InputsChanges | msgspec.UnsetType = msgspec.UNSET
 
 
 _DECODER = msgspec.json.Decoder(_Answer)
@@ -46,6 +49,11 @@ def decode_elimination_inputs(text: str) -> dict[str, Any]:
             raise InvalidInputError(f"the elimination inputs are not valid JSON: {exc}") from None
         if isinstance(raw, dict) and raw.get("inputs") is not None:
             raw["inputs"] = _without_scores(parse_refresh_inputs(raw["inputs"]))
+        if isinstance(raw, dict) and "changes" in raw:
+            try:
+                raw["changes"] = msgspec.convert(raw["changes"], InputsChanges)
+            except msgspec.ValidationError as exc:
+                raise InvalidInputError(f"the elimination inputs' changes: {exc}") from None
         return raw if isinstance(raw, dict) else {"answer": raw}
     result: dict[str, Any] = {
         "since": answer.since,
@@ -54,6 +62,8 @@ def decode_elimination_inputs(text: str) -> dict[str, Any]:
     }
     if answer.inputs is not msgspec.UNSET:
         result["inputs"] = None if answer.inputs is None else _without_scores(answer.inputs)
+    if answer.changes is not msgspec.UNSET:
+        result["changes"] = answer.changes
     return result
 
 

@@ -1,0 +1,131 @@
+"""The change from one document's elimination part to the next: what the challenge-period
+service sends the elimination service in place of the whole document, when the latter
+holds the document before.
+
+The elimination steps read the metagraph, the miners' facts and the miner dirs (see
+``EliminationInputs``). Between two cycles most of that is unchanged: a few hotkeys
+registered or left, a few miners' facts moved. The scores, which change every cycle, are
+not read there at all. So a change carries each hotkey sequence either whole or as the
+positions that differ (same length only), the miners' keys as the metagraph's when they are
+the same sequence, and only the miners whose facts are new or differ.
+
+``apply_changes(old, elimination_changes(old, new))`` is ``new``'s elimination part, order
+included (the rows a round writes follow the order of the miners and of the metagraph).
+A change that does not fit the document it is applied to raises ``StaleChanges``; the
+elimination service then asks for the whole document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+import msgspec
+
+from services.domain.refresh_inputs import (
+    MAX_METAGRAPH_HOTKEYS,
+    Hotkey,
+    MinerInputs,
+    RefreshInputs,
+)
+
+# Past this share of differing positions the whole sequence is smaller to send.
+MAX_EDIT_SHARE = 0.25
+_MANY = msgspec.Meta(max_length=MAX_METAGRAPH_HOTKEYS)
+Position = Annotated[int, msgspec.Meta(ge=0, lt=MAX_METAGRAPH_HOTKEYS)]
+
+
+class StaleChanges(ValueError):
+    """A change that does not fit the document held: ask for the whole document."""
+
+
+class SequenceChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A hotkey sequence: ``whole``, or the ``length``-long sequence before with the hotkey
+    at each position of ``at`` replaced."""
+
+    whole: Annotated[tuple[Hotkey, ...], _MANY] | None = None
+    length: Position | None = None
+    at: Annotated[tuple[tuple[Position, Hotkey], ...], _MANY] = ()
+
+
+class InputsChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """From the document of inputs seq ``base`` to the next one held, elimination part only.
+
+    ``miner_keys`` None: the miners' keys are the metagraph's hotkeys, in its order.
+    ``miner_dirs`` None: the document has no ``miner_dir_hotkeys``.
+    """
+
+    base: int
+    metagraph: SequenceChange
+    miner_keys: SequenceChange | None
+    miners: Annotated[dict[Hotkey, MinerInputs], _MANY]
+    miner_dirs: SequenceChange | None
+
+
+def sequence_change(old: Sequence[str], new: tuple[str, ...]) -> SequenceChange:
+    """What turns ``old`` into ``new``: the differing positions when there are few."""
+    if len(old) != len(new):
+        return SequenceChange(whole=new)
+    if old == new:
+        return SequenceChange(length=len(new))
+    edits = [(i, hk) for i, (was, hk) in enumerate(zip(old, new, strict=True)) if was != hk]
+    if len(edits) > len(new) * MAX_EDIT_SHARE:
+        return SequenceChange(whole=new)
+    return SequenceChange(length=len(new), at=tuple(edits))
+
+
+def apply_sequence_change(old: tuple[str, ...], change: SequenceChange) -> tuple[str, ...]:
+    """``old`` changed by ``change``; StaleChanges when it was made for another sequence."""
+    if change.whole is not None:
+        return change.whole
+    if change.length != len(old):
+        raise StaleChanges(f"a change for {change.length} hotkeys, {len(old)} held")
+    if not change.at:
+        return old
+    out = list(old)
+    for i, hk in change.at:
+        if i >= len(out):
+            raise StaleChanges(f"a change at position {i} of {len(out)} hotkeys")
+        out[i] = hk
+    return tuple(out)
+
+
+def elimination_changes(base: int, old: RefreshInputs, new: RefreshInputs) -> InputsChanges:
+    """The change from ``old`` (inputs seq ``base``) to ``new``, elimination part only."""
+    keys = tuple(new.miners)
+    miner_keys = None
+    if keys != new.metagraph_hotkeys:
+        miner_keys = sequence_change(tuple(old.miners), keys)
+    before = old.miners.get
+    changed = {hk: facts for hk, facts in new.miners.items() if before(hk) != facts}
+    dirs = None
+    if new.miner_dir_hotkeys is not None:
+        dirs = sequence_change(old.miner_dir_hotkeys or (), new.miner_dir_hotkeys)
+    return InputsChanges(
+        base=base,
+        metagraph=sequence_change(old.metagraph_hotkeys, new.metagraph_hotkeys),
+        miner_keys=miner_keys,
+        miners=changed,
+        miner_dirs=dirs,
+    )
+
+
+def apply_changes(old: RefreshInputs, changes: InputsChanges) -> RefreshInputs:
+    """``old`` changed by ``changes``: the new document's elimination part (no scores,
+    plagiarism or asset selections, as the elimination service holds it)."""
+    metagraph = apply_sequence_change(old.metagraph_hotkeys, changes.metagraph)
+    if changes.miner_keys is None:
+        keys = metagraph
+    else:
+        keys = apply_sequence_change(tuple(old.miners), changes.miner_keys)
+    changed, held = changes.miners, old.miners
+    try:
+        miners = {hk: changed[hk] if hk in changed else held[hk] for hk in keys}
+    except KeyError as exc:
+        raise StaleChanges(f"no facts for miner {exc.args[0]!r}") from None
+    if len(miners) != len(keys) or any(hk not in miners for hk in changed):
+        raise StaleChanges("the changed miners do not match the miners' keys")
+    dirs = None
+    if changes.miner_dirs is not None:
+        dirs = apply_sequence_change(old.miner_dir_hotkeys or (), changes.miner_dirs)
+    return RefreshInputs(metagraph, miners, miner_dir_hotkeys=dirs)
