@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import itertools
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,6 +154,53 @@ def test_a_buffered_connection_hands_pyro5_each_message_whole() -> None:
     finally:
         client.close()
         server.close()
+
+
+def test_a_long_message_and_the_one_after_it_arrive_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long message goes straight into a buffer of its own (grown once past the trusted
+    size), and what follows it in the same segment is the next message, untouched."""
+    monkeypatch.setattr(busy_poll, "TRUSTED_SIZE", 300_000)
+    client, server = _tcp_pair()
+    try:
+        conn = SocketConnection(client)
+        buffered(conn, 200)
+        long = bytes(range(256)) * 4_000  # about 1 MB: past both READ_SIZE and TRUSTED_SIZE
+        sent = _message(1, long) + _message(2, b"after")
+        sender = threading.Thread(target=server.sendall, args=(sent,))
+        sender.start()
+        assert protocol.recv_stub(conn).data == long
+        assert protocol.recv_stub(conn).data == b"after"
+        sender.join(timeout=5)
+        assert conn.cpm_buffer == bytearray()
+    finally:
+        client.close()
+        server.close()
+
+
+def test_a_header_claiming_a_huge_message_costs_at_most_the_trusted_size() -> None:
+    """A header may claim up to Pyro5's MAX_MESSAGE_SIZE and send nothing more: the reader
+    holds at most TRUSTED_SIZE for it until that much has come."""
+    claimed = 60 << 20
+    header = bytearray(_message(1, b"x" * 10))
+    struct.pack_into("!I", header, 12, claimed)  # the header's data size
+    client, server = _tcp_pair()
+    try:
+        conn = SocketConnection(client)
+        buffered(conn, 0)
+        server.sendall(bytes(header) + b"x" * 100_000)
+        server.close()
+        tracemalloc.start()
+        try:
+            with pytest.raises(pyro_errors.ConnectionClosedError):
+                protocol.recv_stub(conn)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < busy_poll.TRUSTED_SIZE + (1 << 20) < claimed
+    finally:
+        client.close()
 
 
 def test_a_buffered_connection_raises_pyro5s_errors() -> None:

@@ -42,6 +42,9 @@ MAX_BUSY_POLL_US = 10_000
 ENV_VAR = "CPM_BUSY_POLL_US"
 READ_SIZE = 65536
 MAX_READ = 1 << 20
+# A message longer than this is read into a buffer of its own size only once this much of
+# it has come: a header may claim up to Pyro5's MAX_MESSAGE_SIZE and send nothing after.
+TRUSTED_SIZE = 8 << 20
 MAX_SKIP = 64
 
 # One poller per process: a second waiting thread blocks at once instead of polling too.
@@ -106,6 +109,9 @@ class BufferedConnection(SocketConnection):
     def recv(self, size: int) -> bytes:
         """Exactly ``size`` bytes, as Pyro5's ``recv``; its errors on timeout and loss."""
         buffer = self.cpm_buffer
+        if size - len(buffer) > READ_SIZE:
+            # Pyro5 takes any bytes-like payload; a bytearray spares a copy of it.
+            return self._recv_long(size)  # type: ignore[return-value]
         while len(buffer) < size:
             if not buffer:
                 self._poll()
@@ -125,6 +131,37 @@ class BufferedConnection(SocketConnection):
         data = bytes(buffer[:size])
         del buffer[:size]
         return data
+
+    def _recv_long(self, size: int) -> bytearray:
+        """A long message read straight into one buffer of its size.
+
+        Gathering megabytes in the shared buffer, then copying them out and cutting them
+        off, cost 4 ms of a 3.8 MB message's 14 (the validator's inputs at 10,000 miners).
+        Nothing past the message is read: the buffer holds only what came before it.
+        """
+        out = bytearray(min(size, TRUSTED_SIZE))
+        got = len(self.cpm_buffer)
+        out[:got] = self.cpm_buffer
+        self.cpm_buffer.clear()
+        if not got:
+            self._poll()
+        while got < size:
+            if got == len(out):  # TRUSTED_SIZE bytes came: the rest will too
+                whole = bytearray(size)
+                whole[:got] = out
+                out = whole
+            try:
+                n = self.sock.recv_into(memoryview(out)[got:])
+            except TimeoutError:
+                raise pyro_errors.TimeoutError("receiving: timeout") from None
+            except OSError as exc:
+                raise pyro_errors.ConnectionClosedError(
+                    f"receiving: connection lost: {exc}"
+                ) from None
+            if not n:
+                raise pyro_errors.ConnectionClosedError("receiving: not enough data")
+            got += n
+        return out
 
     def _poll(self) -> None:
         """Poll before blocking, unless polling has stopped paying on this connection.
