@@ -18,6 +18,8 @@ elimination service then asks for the whole document.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import compress
+from operator import ne
 from typing import Annotated
 
 import msgspec
@@ -68,10 +70,11 @@ def sequence_change(old: Sequence[str], new: tuple[str, ...]) -> SequenceChange:
         return SequenceChange(whole=new)
     if old == new:
         return SequenceChange(length=len(new))
-    edits = [(i, hk) for i, (was, hk) in enumerate(zip(old, new, strict=True)) if was != hk]
-    if len(edits) > len(new) * MAX_EDIT_SHARE:
+    differs = list(map(ne, old, new))
+    if sum(differs) > len(new) * MAX_EDIT_SHARE:
         return SequenceChange(whole=new)
-    return SequenceChange(length=len(new), at=tuple(edits))
+    at = tuple((i, new[i]) for i in compress(range(len(new)), differs))
+    return SequenceChange(length=len(new), at=at)
 
 
 def apply_sequence_change(old: tuple[str, ...], change: SequenceChange) -> tuple[str, ...]:
@@ -118,9 +121,10 @@ def apply_changes(old: RefreshInputs, changes: InputsChanges) -> RefreshInputs:
         keys = metagraph
     else:
         keys = apply_sequence_change(tuple(old.miners), changes.miner_keys)
-    changed, held = changes.miners, old.miners
+    changed = changes.miners
+    facts = {**old.miners, **changed}  # each hotkey's latest, in no useful order
     try:
-        miners = {hk: changed[hk] if hk in changed else held[hk] for hk in keys}
+        miners = dict(zip(keys, map(facts.__getitem__, keys), strict=True))
     except KeyError as exc:
         raise StaleChanges(f"no facts for miner {exc.args[0]!r}") from None
     if len(miners) != len(keys) or any(hk not in miners for hk in changed):
