@@ -61,10 +61,14 @@ def refresh(
     config: RulesConfig,
 ) -> RefreshOutcome:
     """Apply steps 1-12 at ``now_ms``; the arguments are left untouched."""
-    eliminated = frozenset(eliminated_hotkeys)
+    # Eliminated or about to be: out of the buckets, and kept from joining them. Built once
+    # (the eliminated hotkeys are thousands on a long-running validator).
+    excluded = frozenset(eliminated_hotkeys)
+    if pending_reasons:
+        excluded = excluded | pending_reasons.keys()
     state, moved = apply_plagiarism_flags(miners, inputs.plagiarism, now_ms)
-    state = remove(state, eliminated | pending_reasons.keys())
-    state, added = join_metagraph(state, inputs, eliminated | pending_reasons.keys(), now_ms)
+    state = remove(state, excluded)
+    state, added = join_metagraph(state, inputs, excluded, now_ms)
     verdicts, reasons = inspect_miners(state, inputs, now_ms, config)
     promoted: list[str] = []
     demoted: list[str] = []
@@ -90,7 +94,13 @@ def remove(miners: Mapping[str, MinerEntry], hotkeys: AbstractSet[str]) -> Bucke
     deleting those few is several times faster than rebuilding it entry by entry.
     """
     state = dict(miners)
-    for hotkey in miners.keys() & hotkeys:
+    # A set's own intersection walks the smaller side; ``keys() & frozenset`` walks the
+    # frozenset, thousands of eliminated hotkeys on a long-running validator.
+    if isinstance(hotkeys, (set, frozenset)):
+        gone: AbstractSet[str] = hotkeys.intersection(miners)
+    else:
+        gone = miners.keys() & hotkeys
+    for hotkey in gone:
         del state[hotkey]
     return state
 
