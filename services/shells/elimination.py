@@ -344,8 +344,8 @@ class EliminationManagerServer:
         """Record the hotkeys that left the metagraph; returns what ``previous`` becomes
         once this is durable (so a failed write is retried next round). The caller holds
         the state lock."""
-        plan = rules_.plan_departed(
-            self._previous, inputs.metagraph_hotkeys, self._state.departed, t_ms, self._peer.rules
+        plan = rules_.plan_departed(  # the peer's frozenset of the metagraph: not copied
+            self._previous, self._peer.metagraph, self._state.departed, t_ms, self._peer.rules
         )
         if plan.anomalous:
             log.warning(
@@ -354,7 +354,7 @@ class EliminationManagerServer:
             )
         self._state.record_departed(plan.new_entries)
         if plan.previous is not None and self._previous is not None:
-            back = (plan.previous - self._previous) & set(self._state.departed)
+            back = {hk for hk in plan.previous - self._previous if hk in self._state.departed}
             if back:
                 log.warning("departed hotkeys re-registered: %s", listed(sorted(back)))
         return plan.previous
@@ -363,7 +363,7 @@ class EliminationManagerServer:
         """The drawdown and zombie rows, added; the caller holds the state lock."""
         candidates = inputs.zombie_candidates()
         self._state.forget_expired(
-            rules_.expired_to_forget(self._state.expired, candidates, inputs.metagraph_hotkeys)
+            rules_.expired_to_forget(self._state.expired, candidates, self._peer.metagraph)
         )
         drawdown = rules_.plan_drawdown(
             self._peer.maincomp, inputs.miners, self._state.rows, t_ms, self._peer.rules
@@ -372,7 +372,7 @@ class EliminationManagerServer:
         # Decided after the drawdown rows exist: a hotkey gets one row, the first step's.
         zombies = rules_.plan_zombies(
             candidates,
-            inputs.metagraph_hotkeys,
+            self._peer.metagraph,
             self._state.rows,
             self._state.expired,
             t_ms,
@@ -385,7 +385,7 @@ class EliminationManagerServer:
         assert self._source is not None
         with self._state.lock:
             expiring = rules_.plan_expiry(
-                self._state.rows, inputs.metagraph_hotkeys, t_ms, self._peer.rules
+                self._state.rows, self._peer.metagraph, t_ms, self._peer.rules
             )
             rows = {hk: self._state.rows[hk] for hk in expiring}
         if not expiring:
