@@ -27,7 +27,11 @@ from services.domain.models import (
     entry_from_args,
 )
 from services.domain.ports import EliminationsPort
-from services.domain.refresh_inputs import encode_refresh_inputs, parse_refresh_inputs
+from services.domain.refresh_inputs import (
+    encode_refresh_inputs,
+    encode_refresh_inputs_packed,
+    parse_refresh_inputs,
+)
 from services.shells.challengeperiod import ChallengePeriodManagerServer
 from services.wire.api import CHALLENGEPERIOD_READ_ONLY, ChallengePeriodAPI
 from services.wire.codec import dumps_arg, sized_arg
@@ -301,7 +305,18 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
     def submit_refresh_inputs(self, inputs: dict[str, Any]) -> int:
         """Hand the service the inputs of the next refreshes; returns their sequence number."""
         # Checked here in full (the error names the field) and again by the service.
-        text = sized_arg(encode_refresh_inputs(parse_refresh_inputs(inputs)), "inputs")
+        parsed = parse_refresh_inputs(inputs)
+        packed = encode_refresh_inputs_packed(parsed)
+        if packed is not None:
+            try:
+                return int(
+                    self._service.submit_packed_refresh_inputs_rpc(sized_arg(packed, "inputs"))
+                )
+            except RemoteError as exc:
+                if "submit_packed_refresh_inputs_rpc" not in str(exc):
+                    raise
+                # A service from before the packed form (one side upgraded first).
+        text = sized_arg(encode_refresh_inputs(parsed), "inputs")
         return int(self._service.submit_refresh_inputs_rpc(text))
 
     def refresh_now(self, current_time_ms: int | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import math
 import random
 from typing import Any
 
+import msgspec
 import pytest
 
 from services.domain import fast_checks, refresh_inputs
@@ -18,7 +19,9 @@ from services.domain.errors import InvalidInputError
 from services.domain.models import EliminationReason, check_reasons
 from services.domain.refresh_inputs import (
     decode_refresh_inputs,
+    decode_refresh_inputs_packed,
     encode_refresh_inputs,
+    encode_refresh_inputs_packed,
     parse_refresh_inputs,
 )
 from tests.test_refresh_inputs import valid_document
@@ -93,6 +96,12 @@ def test_schema_and_precise_checks_agree_on_mutated_documents(seed: int) -> None
         precise = _outcome(refresh_inputs._parse_precisely, doc)
         assert _outcome(parse_refresh_inputs, doc) == precise, doc
         try:
+            packed = msgspec.msgpack.encode(doc)
+        except OverflowError:  # an int past 64 bits: only JSON text carries it
+            pass
+        else:
+            assert _outcome(decode_refresh_inputs_packed, packed) == precise, doc
+        try:
             text = json.dumps(doc)
         except (TypeError, ValueError):
             continue
@@ -106,6 +115,20 @@ def test_encoded_inputs_decode_to_the_same_value() -> None:
     text = encode_refresh_inputs(parsed)
     assert decode_refresh_inputs(text) == parsed
     assert json.loads(text)["miners"]["hk1"]["n_positions"] == 4
+
+
+def test_packed_inputs_decode_to_the_same_value() -> None:
+    parsed = parse_refresh_inputs(valid_document())
+    packed = encode_refresh_inputs_packed(parsed)
+    assert packed is not None and decode_refresh_inputs_packed(packed) == parsed
+    document = valid_document()
+    document["miners"]["hk1"]["n_positions"] = 2**70  # the precise checks accept it
+    assert encode_refresh_inputs_packed(parse_refresh_inputs(document)) is None
+
+
+def test_bad_msgpack_is_named() -> None:
+    with pytest.raises(InvalidInputError, match="inputs are not valid msgpack"):
+        decode_refresh_inputs_packed(b"\xc1")
 
 
 def test_bad_json_text_is_named() -> None:

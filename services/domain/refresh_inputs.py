@@ -139,6 +139,34 @@ def encode_refresh_inputs(inputs: RefreshInputs) -> str:
         return json.dumps(refresh_inputs_to_wire(inputs), separators=(",", ":"))
 
 
+_PACKED_DECODER = msgspec.msgpack.Decoder(RefreshInputs)
+_PACKED_ENCODER = msgspec.msgpack.Encoder()
+
+
+def decode_refresh_inputs_packed(data: bytes) -> RefreshInputs:
+    """The document in msgpack ``data`` (``encode_refresh_inputs_packed``); raises
+    InvalidInputError naming the first bad field, as ``decode_refresh_inputs`` does."""
+    try:
+        return _distinct(_PACKED_DECODER.decode(data))
+    except (msgspec.ValidationError, msgspec.DecodeError, _Repeated):
+        pass
+    try:
+        raw = msgspec.msgpack.decode(data)
+    except msgspec.DecodeError as exc:
+        raise InvalidInputError(f"inputs are not valid msgpack: {exc}") from None
+    return _parse_precisely(raw)
+
+
+def encode_refresh_inputs_packed(inputs: RefreshInputs) -> bytes | None:
+    """The msgpack bytes ``decode_refresh_inputs_packed`` turns back into ``inputs``: half
+    the cost of the JSON text to encode, and less to decode. None for an int past 64 bits,
+    which only the JSON text carries."""
+    try:
+        return _PACKED_ENCODER.encode(inputs)
+    except OverflowError:
+        return None
+
+
 def parse_refresh_inputs(raw: object) -> RefreshInputs:
     """Check and convert a document of plain objects; raises InvalidInputError naming the
     first bad field."""

@@ -28,13 +28,7 @@ from services.domain.models import (
     check_time,
     entry_from_args,
 )
-from services.domain.refresh_inputs import (
-    EMPTY_INPUTS,
-    RefreshInputs,
-    decode_refresh_inputs,
-    encode_refresh_inputs,
-    parse_refresh_inputs,
-)
+from services.domain.refresh_inputs import EMPTY_INPUTS, RefreshInputs
 from services.domain.timeutil import now_ms
 from services.shells.challengeperiod_exchange import BulkExchange
 from services.shells.eliminated_view import EliminatedSource, EliminatedView
@@ -335,24 +329,6 @@ class ChallengePeriodManagerServer(BulkExchange):
         return f'{{"timestamp_ms":{timestamp:d},"epoch":"{epoch}","{kind}":{text}}}'
 
     # -- refresh ------------------------------------------------------------------------
-
-    @expose
-    @rpc
-    def submit_refresh_inputs_rpc(self, inputs: Any) -> int:
-        """Keep ``inputs`` for the next refreshes; returns their sequence number."""
-        if isinstance(inputs, str):
-            parsed, text = decode_refresh_inputs(inputs), inputs
-        else:
-            parsed = parse_refresh_inputs(inputs)
-            text = encode_refresh_inputs(parsed)
-        with self._refresh_lock:
-            self._inputs = parsed
-            # Handed on to the elimination service as they came: checked, never re-encoded.
-            self._inputs_text = text
-            self._inputs_seq += 1
-            if self._inputs_at is None:
-                self._inputs_at = time.monotonic()
-            return self._inputs_seq
 
     @expose
     @rpc

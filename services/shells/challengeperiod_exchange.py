@@ -1,8 +1,9 @@
 """What other parties take from, or give to, the challenge-period state in bulk.
 
 A mixin of ``ChallengePeriodManagerServer``: the validator's checkpoints (auto-sync and
-restore replace every miner at once) and the elimination service's feed (the latest
-inputs and the MAINCOMP set, only when they changed, and the removal of expired hotkeys).
+restore replace every miner at once), the validator's refresh inputs, and the elimination
+service's feed (the latest inputs and the MAINCOMP set, only when they changed, and the
+removal of expired hotkeys).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from typing import Any
 
 from Pyro5.api import expose
@@ -18,7 +20,13 @@ from services.domain.config import RulesConfig
 from services.domain.errors import InvalidInputError
 from services.domain.inputs_changes import elimination_changes
 from services.domain.models import MinerBucket, check_hotkeys
-from services.domain.refresh_inputs import RefreshInputs
+from services.domain.refresh_inputs import (
+    RefreshInputs,
+    decode_refresh_inputs,
+    decode_refresh_inputs_packed,
+    encode_refresh_inputs,
+    parse_refresh_inputs,
+)
 from services.shells.elimination_feed import (
     check_since,
     elimination_changes_reply,
@@ -41,8 +49,46 @@ class BulkExchange:
     _inputs_text: str | None
     _inputs_seq: int
     _refresh_lock: threading.Lock
+    _inputs_at: float | None
     # The inputs (seq, document) last sent to the elimination service, whole or as changes.
     _fed: tuple[int, RefreshInputs] | None = None
+
+    # -- the validator's refresh inputs --------------------------------------------------
+
+    @expose
+    @rpc
+    def submit_refresh_inputs_rpc(self, inputs: Any) -> int:
+        """Keep ``inputs`` (JSON text or the plain document) for the next refreshes;
+        returns their sequence number."""
+        if isinstance(inputs, str):
+            # Handed on to the elimination service as they came: checked, never re-encoded.
+            return self._keep_inputs(decode_refresh_inputs(inputs), inputs)
+        return self._keep_inputs(parse_refresh_inputs(inputs), None)
+
+    @expose
+    @rpc
+    def submit_packed_refresh_inputs_rpc(self, inputs: Any) -> int:
+        """``submit_refresh_inputs`` with the document as msgpack bytes (what our client
+        sends: less to encode, send and decode than the JSON text)."""
+        if not isinstance(inputs, (bytes, bytearray)):
+            raise InvalidInputError(f"inputs must be msgpack bytes, got {type(inputs).__name__}")
+        return self._keep_inputs(decode_refresh_inputs_packed(bytes(inputs)), None)
+
+    def _keep_inputs(self, parsed: RefreshInputs, text: str | None) -> int:
+        with self._refresh_lock:
+            self._inputs = parsed
+            self._inputs_text = text  # None: encoded when a full feed answer needs it
+            self._inputs_seq += 1
+            if self._inputs_at is None:
+                self._inputs_at = time.monotonic()
+            return self._inputs_seq
+
+    def _inputs_json(self) -> str | None:
+        """The inputs held as JSON text, encoded once when first needed; the caller holds
+        the refresh lock."""
+        if self._inputs_text is None and self._inputs is not None:
+            self._inputs_text = encode_refresh_inputs(self._inputs)
+        return self._inputs_text
 
     # -- the validator's checkpoints -----------------------------------------------------
 
@@ -96,7 +142,7 @@ class BulkExchange:
                 here,
                 self.rules.name,
                 lambda: list(self._state.hotkeys_in(MinerBucket.MAINCOMP)),
-                self._inputs_text,
+                self._inputs_json(),
             )
 
     @expose
@@ -114,7 +160,7 @@ class BulkExchange:
             if fed is not None and current is not None and checked and checked[1] == fed[0]:
                 changes = functools.partial(elimination_changes, fed[0], fed[1], current)
             reply = elimination_changes_reply(
-                checked, here, self.rules.name, lambda: maincomp, self._inputs_text, changes
+                checked, here, self.rules.name, lambda: maincomp, self._inputs_json, changes
             )
             if current is not None and (checked is None or checked[:2] != here[:2]):
                 self._fed = (self._inputs_seq, current)

@@ -65,13 +65,14 @@ def elimination_changes_reply(
     here: Since,
     ruleset: str,
     maincomp: Callable[[], list[str]],
-    inputs_text: str | None,
+    inputs_text: Callable[[], str | None],
     changes: Callable[[], InputsChanges] | None,
 ) -> str | None:
     """``elimination_inputs_reply``, with ``changes()`` in place of the inputs when the
     inputs changed since the caller's and ``changes`` (None: it cannot) makes them from the
-    caller's."""
+    caller's; ``inputs_text()`` is asked only for an answer with the whole inputs."""
     if since is None or changes is None or since[0] != here[0] or since[1] == here[1]:
-        return elimination_inputs_reply(since, here, ruleset, maincomp, inputs_text)
+        whole = None if since is not None and since[:2] == here[:2] else inputs_text()
+        return elimination_inputs_reply(since, here, ruleset, maincomp, whole)
     head = codec.dumps({"since": list(here), "ruleset": ruleset, "maincomp": maincomp()})
     return f'{head[:-1]},"changes":{msgspec.json.encode(changes()).decode()}}}'

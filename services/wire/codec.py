@@ -22,6 +22,7 @@ from services.domain.models import load_json
 from services.wire.names import MAX_MESSAGE_BYTES
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T", str, bytes)
 
 
 def dumps(value: Any) -> str:
@@ -40,8 +41,8 @@ def dumps_arg(value: Any, name: str) -> str:
     return sized_arg(dumps(value), name)
 
 
-def sized_arg(text: str, name: str) -> str:
-    """``text``, refused when the service would refuse a message carrying it."""
+def sized_arg(text: T, name: str) -> T:
+    """``text`` (or bytes), refused when the service would refuse a message carrying it."""
     if len(text) > MAX_MESSAGE_BYTES:
         raise InvalidInputError(
             f"{name} is {len(text) / 2**20:.0f} MiB as a message; the limit is "

@@ -1,0 +1,84 @@
+"""The client hands the refresh inputs over as msgpack; the JSON text stays for documents
+only it carries (an int past 64 bits), for services from before the packed call, and for
+the elimination service's whole answers, encoded when one is first needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from clients import ChallengePeriodManager
+from clients.transport import MockTransport
+from services.domain.refresh_inputs import (
+    decode_refresh_inputs,
+    decode_refresh_inputs_packed,
+    parse_refresh_inputs,
+)
+from tests.test_refresh_inputs import valid_document
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def _recording(older: bool = False) -> tuple[ChallengePeriodManager, list[tuple[str, object]]]:
+    calls: list[tuple[str, object]] = []
+
+    def service(method: str, args: tuple[object, ...]) -> object:
+        calls.append((method, args[0]))
+        if older and method == "submit_packed_refresh_inputs_rpc":
+            raise AttributeError(
+                "remote object 'PYRO:ChallengePeriodManagerServer@127.0.0.1:1' has no "
+                f"exposed attribute or method {method!r}"
+            )
+        return 7
+
+    return ChallengePeriodManager(transport=MockTransport(service)), calls
+
+
+def test_the_client_sends_the_inputs_packed() -> None:
+    cpm, calls = _recording()
+    assert cpm.submit_refresh_inputs(valid_document()) == 7
+    [(method, packed)] = calls
+    assert method == "submit_packed_refresh_inputs_rpc" and isinstance(packed, bytes)
+    assert decode_refresh_inputs_packed(packed) == parse_refresh_inputs(valid_document())
+
+
+def test_an_int_past_64_bits_goes_as_json_text() -> None:
+    cpm, calls = _recording()
+    document = valid_document()
+    document["miners"]["hk1"]["n_positions"] = 2**70
+    cpm.submit_refresh_inputs(document)
+    [(method, text)] = calls
+    assert method == "submit_refresh_inputs_rpc" and isinstance(text, str)
+    assert decode_refresh_inputs(text).miners["hk1"].n_positions == 2**70
+
+
+def test_a_service_from_before_the_packed_call_gets_the_json_text() -> None:
+    cpm, calls = _recording(older=True)
+    assert cpm.submit_refresh_inputs(valid_document()) == 7
+    assert [method for method, _ in calls] == [
+        "submit_packed_refresh_inputs_rpc",
+        "submit_refresh_inputs_rpc",
+    ]
+
+
+def test_the_service_keeps_packed_inputs_and_answers_the_feed_with_them(
+    tmp_path: Path,
+) -> None:
+    with ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path) as cpm:
+        server = cpm.direct_server
+        cpm.submit_refresh_inputs(valid_document())
+        assert server._inputs == parse_refresh_inputs(valid_document())
+        assert server._inputs_text is None  # nobody asked for the JSON text yet
+        answer = cpm.get_elimination_inputs(None)
+        assert answer is not None
+        assert answer["inputs"].metagraph_hotkeys == server._inputs.metagraph_hotkeys
+        assert answer["inputs"].miners == server._inputs.miners
+        # Called as the daemon calls it: our errors leave as the builtin ones they extend.
+        with pytest.raises(ValueError, match="inputs must be msgpack bytes, got str"):
+            server.submit_packed_refresh_inputs_rpc("{}")
+        with pytest.raises(TypeError, match=r"miners\[.hk1.\]\.n_positions must be an int"):
+            bad = valid_document()
+            bad["miners"]["hk1"]["n_positions"] = "four"
+            server.submit_packed_refresh_inputs_rpc(msgspec.msgpack.encode(bad))
