@@ -30,7 +30,8 @@ import select
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from Pyro5 import errors as pyro_errors
 from Pyro5.socketutil import SocketConnection
@@ -93,6 +94,20 @@ def await_readable(sock: Any, budget_s: float) -> bool | None:
         _poller_slot.release()
 
 
+T = TypeVar("T")
+
+
+def _read(read: Callable[..., T], *args: Any) -> T:
+    """``read(*args)``, its timeout and loss raised as the errors Pyro5's own ``recv``
+    raises (a plain call: this runs for every message)."""
+    try:
+        return read(*args)
+    except TimeoutError:
+        raise pyro_errors.TimeoutError("receiving: timeout") from None
+    except OSError as exc:
+        raise pyro_errors.ConnectionClosedError(f"receiving: connection lost: {exc}") from None
+
+
 class BufferedConnection(SocketConnection):
     """Pyro5's ``SocketConnection``, reading whole messages and polling before it blocks.
 
@@ -115,16 +130,9 @@ class BufferedConnection(SocketConnection):
         while len(buffer) < size:
             if not buffer:
                 self._poll()
-            try:
-                # At least a read's worth; at most MAX_READ, whatever size a header claims
-                # (recv allocates the whole size it is given, even when a byte arrives).
-                chunk = self.sock.recv(min(max(READ_SIZE, size - len(buffer)), MAX_READ))
-            except TimeoutError:
-                raise pyro_errors.TimeoutError("receiving: timeout") from None
-            except OSError as exc:
-                raise pyro_errors.ConnectionClosedError(
-                    f"receiving: connection lost: {exc}"
-                ) from None
+            # At least a read's worth; at most MAX_READ, whatever size a header claims
+            # (recv allocates the whole size it is given, even when a byte arrives).
+            chunk = _read(self.sock.recv, min(max(READ_SIZE, size - len(buffer)), MAX_READ))
             if not chunk:
                 raise pyro_errors.ConnectionClosedError("receiving: not enough data")
             buffer += chunk
@@ -150,14 +158,7 @@ class BufferedConnection(SocketConnection):
                 whole = bytearray(size)
                 whole[:got] = out
                 out = whole
-            try:
-                n = self.sock.recv_into(memoryview(out)[got:])
-            except TimeoutError:
-                raise pyro_errors.TimeoutError("receiving: timeout") from None
-            except OSError as exc:
-                raise pyro_errors.ConnectionClosedError(
-                    f"receiving: connection lost: {exc}"
-                ) from None
+            n = _read(self.sock.recv_into, memoryview(out)[got:])
             if not n:
                 raise pyro_errors.ConnectionClosedError("receiving: not enough data")
             got += n
