@@ -27,11 +27,7 @@ from services.domain.refresh_inputs import (
     encode_refresh_inputs,
     parse_refresh_inputs,
 )
-from services.shells.elimination_feed import (
-    check_since,
-    elimination_changes_reply,
-    elimination_inputs_reply,
-)
+from services.shells.elimination_feed import Since, check_since, elimination_changes_reply
 from services.storage.challengeperiod_files import decode_miners, encode_miners
 from services.storage.challengeperiod_state import ChallengePeriodState
 from services.wire import codec
@@ -134,35 +130,30 @@ class BulkExchange:
     @rpc
     def get_elimination_inputs_rpc(self, since: Any = None) -> str | None:
         """The elimination service's view since ``since`` (see ``elimination_feed``)."""
-        checked = check_since(since)
-        with self._refresh_lock, self._state.lock:
-            here = (self._state.changes.epoch, self._inputs_seq, self._state.version)
-            return elimination_inputs_reply(
-                checked,
-                here,
-                self.rules.name,
-                lambda: list(self._state.hotkeys_in(MinerBucket.MAINCOMP)),
-                self._inputs_json(),
-            )
+        return self._elimination_answer(check_since(since), with_changes=False)
 
     @expose
     @rpc
     def get_elimination_changes_rpc(self, since: Any = None) -> str | None:
         """``get_elimination_inputs``, with only what changed in the inputs when the caller
         holds the ones sent to it last (see ``elimination_feed``)."""
-        checked = check_since(since)
+        return self._elimination_answer(check_since(since), with_changes=True)
+
+    def _elimination_answer(self, since: Since | None, *, with_changes: bool) -> str | None:
         with self._refresh_lock:
             with self._state.lock:
                 here = (self._state.changes.epoch, self._inputs_seq, self._state.version)
-                maincomp = list(self._state.hotkeys_in(MinerBucket.MAINCOMP))
+                maincomp: list[str] = []  # only an answer that says something carries it
+                if since != here:
+                    maincomp = list(self._state.hotkeys_in(MinerBucket.MAINCOMP))
             fed, current = self._fed, self._inputs
             changes = None  # the reply checks that the caller's epoch is this one
-            if fed is not None and current is not None and checked and checked[1] == fed[0]:
+            if with_changes and fed and current is not None and since and since[1] == fed[0]:
                 changes = functools.partial(elimination_changes, fed[0], fed[1], current)
             reply = elimination_changes_reply(
-                checked, here, self.rules.name, lambda: maincomp, self._inputs_json, changes
+                since, here, self.rules.name, lambda: maincomp, self._inputs_json, changes
             )
-            if current is not None and (checked is None or checked[:2] != here[:2]):
+            if with_changes and current is not None and (since is None or since[:2] != here[:2]):
                 self._fed = (self._inputs_seq, current)
             return reply
 
