@@ -15,6 +15,7 @@ from clients.transport import DirectTransport, RemoteTransport, ServiceStub, Tra
 from services.domain.errors import (
     InvalidInputError,
     InvalidTypeError,
+    RemoteError,
     ServiceNotRegisteredError,
     ServiceUnavailableError,
 )
@@ -23,6 +24,12 @@ from services.wire.names import DEFAULT_NS_HOST, DEFAULT_NS_PORT
 from services.wire.naming import NameServerAddress
 
 SPAWN_TIMEOUT_S = 30.0
+
+
+def lacks_call(exc: RemoteError, method: str) -> bool:
+    """True when the service refused ``method`` as unknown: one from before that call (one
+    side upgraded first), which the caller then asks the older way."""
+    return method in str(exc)
 
 
 def client_nameserver(ns_host: str | None, ns_port: int | None) -> NameServerAddress:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from clients.base import ServiceClient
+from clients.base import ServiceClient, lacks_call
 from clients.read_cache import ReadCache, check_max_staleness_ms
 from clients.snapshot_mirror import SnapshotMirror
 from clients.transport import Transport
@@ -313,9 +313,9 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
                     self._service.submit_packed_refresh_inputs_rpc(sized_arg(packed, "inputs"))
                 )
             except RemoteError as exc:
-                if "submit_packed_refresh_inputs_rpc" not in str(exc):
+                if not lacks_call(exc, "submit_packed_refresh_inputs_rpc"):
                     raise
-                # A service from before the packed form (one side upgraded first).
+        # An int past 64 bits, or a service from before the packed call: the JSON text.
         text = sized_arg(encode_refresh_inputs(parsed), "inputs")
         return int(self._service.submit_refresh_inputs_rpc(text))
 
@@ -343,9 +343,8 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
         try:
             reply = self._service.get_elimination_changes_rpc(since)
         except RemoteError as exc:
-            if "get_elimination_changes_rpc" not in str(exc):
+            if not lacks_call(exc, "get_elimination_changes_rpc"):
                 raise
-            # A service from before the changes (one side upgraded first): whole inputs.
             return self.get_elimination_inputs(since)
         if reply is None:
             return None

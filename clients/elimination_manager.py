@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from clients.base import ServiceClient
+from clients.base import ServiceClient, lacks_call
 from clients.transport import Transport
 from services.domain.elimination_rules import check_given_rows, check_row_dict
 from services.domain.errors import RemoteError
@@ -80,9 +80,8 @@ class EliminationManager(ServiceClient[EliminationAPI]):
             try:
                 raw = self._service.get_eliminated_hotkeys_since_rpc(self._since)
             except RemoteError as exc:
-                if "get_eliminated_hotkeys_since_rpc" not in str(exc):
+                if not lacks_call(exc, "get_eliminated_hotkeys_since_rpc"):
                     raise
-                # A service from before this feed (one side upgraded first): the whole set.
                 everything = json.loads(self._service.get_eliminated_hotkeys_rpc())
                 return set(check_hotkeys(everything, "eliminated hotkeys"))
             reply = json.loads(raw)
