@@ -27,7 +27,7 @@ from services.domain.refresh_inputs import (
     encode_refresh_inputs,
     parse_refresh_inputs,
 )
-from services.shells.elimination_feed import Since, check_since, elimination_changes_reply
+from services.shells.elimination_feed import Since, check_since, elimination_reply
 from services.storage.challengeperiod_files import decode_miners, encode_miners
 from services.storage.challengeperiod_state import ChallengePeriodState
 from services.wire import codec
@@ -150,8 +150,8 @@ class BulkExchange:
             changes = None  # the reply checks that the caller's epoch is this one
             if with_changes and fed and current is not None and since and since[1] == fed[0]:
                 changes = functools.partial(elimination_changes, fed[0], fed[1], current)
-            reply = elimination_changes_reply(
-                since, here, self.rules.name, lambda: maincomp, self._inputs_json, changes
+            reply = elimination_reply(
+                since, here, self.rules.name, maincomp, self._inputs_json, changes
             )
             if with_changes and current is not None and (since is None or since[:2] != here[:2]):
                 self._fed = (self._inputs_seq, current)

@@ -42,37 +42,25 @@ def check_since(since: Any) -> Since | None:
     return (since[0], since[1], since[2])
 
 
-def elimination_inputs_reply(
+def elimination_reply(
     since: Since | None,
     here: Since,
     ruleset: str,
-    maincomp: Callable[[], list[str]],
-    inputs_text: str | None,
-) -> str | None:
-    """The answer to a caller holding ``since`` when this service is at ``here``;
-    ``inputs_text`` is the JSON text of the inputs held (None when there are none)."""
-    if since == here:
-        return None
-    reply: dict[str, Any] = {"since": list(here), "ruleset": ruleset, "maincomp": maincomp()}
-    head = codec.dumps(reply)
-    if since is None or since[:2] != here[:2]:
-        return f'{head[:-1]},"inputs":{"null" if inputs_text is None else inputs_text}}}'
-    return head
-
-
-def elimination_changes_reply(
-    since: Since | None,
-    here: Since,
-    ruleset: str,
-    maincomp: Callable[[], list[str]],
+    maincomp: list[str],
     inputs_text: Callable[[], str | None],
     changes: Callable[[], InputsChanges] | None,
 ) -> str | None:
-    """``elimination_inputs_reply``, with ``changes()`` in place of the inputs when the
-    inputs changed since the caller's and ``changes`` (None: it cannot) makes them from the
-    caller's; ``inputs_text()`` is asked only for an answer with the whole inputs."""
-    if since is None or changes is None or since[0] != here[0] or since[1] == here[1]:
-        whole = None if since is not None and since[:2] == here[:2] else inputs_text()
-        return elimination_inputs_reply(since, here, ruleset, maincomp, whole)
-    head = codec.dumps({"since": list(here), "ruleset": ruleset, "maincomp": maincomp()})
-    return f'{head[:-1]},"changes":{msgspec.json.encode(changes()).decode()}}}'
+    """The answer to a caller holding ``since`` when this service is at ``here``.
+
+    None when that is current; else the head, and with it the inputs when they changed:
+    as ``changes()`` when ``changes`` (None: it cannot) makes them from the caller's, in
+    this epoch, else whole as ``inputs_text()``, the JSON text held (None: none held)."""
+    if since == here:
+        return None
+    head = codec.dumps({"since": list(here), "ruleset": ruleset, "maincomp": maincomp})
+    if since is not None and since[:2] == here[:2]:
+        return head
+    if changes is not None and since is not None and since[0] == here[0]:
+        return f'{head[:-1]},"changes":{msgspec.json.encode(changes()).decode()}}}'
+    text = inputs_text()
+    return f'{head[:-1]},"inputs":{"null" if text is None else text}}}'
