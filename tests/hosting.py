@@ -114,3 +114,11 @@ def pair_of(
         EliminationManager(ns_host=ns.host, ns_port=ns.port, timeout_s=5.0) as em,
     ):
         yield cpm, em
+
+
+def unknown_method(service: str, method: str) -> AttributeError:
+    """The error Pyro5's daemon raises for a call the service lacks: what an older
+    service answers to a call added since."""
+    return AttributeError(
+        f"remote object 'PYRO:{service}@127.0.0.1:1' has no exposed attribute or method {method!r}"
+    )

@@ -18,7 +18,7 @@ from clients.transport import MockTransport
 from services.domain.config import VANTA_2025_12
 from services.storage.change_log import ChangeLog
 from services.storage.elimination_state import EliminationState, open_store
-from tests.hosting import pair_of
+from tests.hosting import pair_of, unknown_method
 from tests.processes import (
     free_port,
     start_cpm_server,
@@ -151,10 +151,7 @@ def test_a_client_falls_back_to_the_whole_set_on_a_service_without_the_feed() ->
         asked.append(method)
         if method == "get_eliminated_hotkeys_rpc":
             return '["a","b"]'
-        raise AttributeError(
-            f"remote object 'PYRO:EliminationManagerServer@127.0.0.1:1' has no exposed "
-            f"attribute or method {method!r}"
-        )
+        raise unknown_method("EliminationManagerServer", method)
 
     em = EliminationManager(transport=MockTransport(older_service))
     assert em.get_eliminated_hotkeys() == {"a", "b"}

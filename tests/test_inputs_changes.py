@@ -25,6 +25,7 @@ from services.domain.inputs_changes import (
 )
 from services.domain.refresh_inputs import RefreshInputs, parse_refresh_inputs
 from services.wire.feed import _without_scores, decode_elimination_inputs
+from tests.hosting import unknown_method
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -234,10 +235,7 @@ def test_a_client_asking_an_older_service_for_changes_gets_the_whole_inputs() ->
         asked.append(method)
         if method == "get_elimination_inputs_rpc":
             return answer
-        raise AttributeError(
-            f"remote object 'PYRO:ChallengePeriodManagerServer@127.0.0.1:1' has no exposed "
-            f"attribute or method {method!r}"
-        )
+        raise unknown_method("ChallengePeriodManagerServer", method)
 
     cpm = ChallengePeriodManager(transport=MockTransport(older_service))
     reply = cpm.get_elimination_changes(["e", 0, 0])

@@ -16,6 +16,7 @@ from services.domain.refresh_inputs import (
     decode_refresh_inputs_packed,
     parse_refresh_inputs,
 )
+from tests.hosting import unknown_method
 from tests.test_refresh_inputs import valid_document
 
 pytestmark = pytest.mark.timeout(30)
@@ -27,10 +28,7 @@ def _recording(older: bool = False) -> tuple[ChallengePeriodManager, list[tuple[
     def service(method: str, args: tuple[object, ...]) -> object:
         calls.append((method, args[0]))
         if older and method == "submit_packed_refresh_inputs_rpc":
-            raise AttributeError(
-                "remote object 'PYRO:ChallengePeriodManagerServer@127.0.0.1:1' has no "
-                f"exposed attribute or method {method!r}"
-            )
+            raise unknown_method("ChallengePeriodManagerServer", method)
         return 7
 
     return ChallengePeriodManager(transport=MockTransport(service)), calls
