@@ -20,6 +20,7 @@ from services.domain.inputs_changes import (
     SequenceChange,
     StaleChanges,
     apply_changes,
+    apply_sequence_change,
     elimination_changes,
     sequence_change,
 )
@@ -107,6 +108,23 @@ def test_a_few_changes_travel_as_positions_and_many_as_the_whole_sequence() -> N
     assert sequence_change(old, old) == SequenceChange(length=100)
     shifted = (*old[1:], "new")
     assert sequence_change(old, shifted) == SequenceChange(whole=shifted)
+
+
+def test_hotkeys_that_left_and_joined_travel_as_drops_and_a_tail() -> None:
+    old = tuple(f"hk{i}" for i in range(100))
+    churned = (*old[:10], *old[11:40], *old[41:], "new1", "new2")
+    change = sequence_change(old, churned, shifts=True)
+    assert change == SequenceChange(length=100, drop=(10, 40), tail=("new1", "new2"))
+    assert apply_sequence_change(old, change) == churned
+    # A receiver from before drops and tails gets the whole sequence.
+    assert sequence_change(old, churned) == SequenceChange(whole=churned)
+    # The fields it does not know are not sent when unused.
+    assert msgspec.json.encode(sequence_change(old, old)) == b'{"length":100}'
+    # Many moves: the whole sequence is smaller.
+    reordered = old[::-1]
+    assert sequence_change(old, reordered, shifts=True) == SequenceChange(whole=reordered)
+    with pytest.raises(StaleChanges, match="dropping position 120 of 100"):
+        apply_sequence_change(old, SequenceChange(length=100, drop=(120,)))
 
 
 def test_unchanged_miners_are_not_sent() -> None:

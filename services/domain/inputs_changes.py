@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import compress
-from operator import ne
+from operator import ne, not_
 from typing import Annotated
 
 import msgspec
@@ -41,13 +41,20 @@ class StaleChanges(ValueError):
     """A change that does not fit the document held: ask for the whole document."""
 
 
-class SequenceChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class SequenceChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """A hotkey sequence: ``whole``, or the ``length``-long sequence before with the hotkey
-    at each position of ``at`` replaced."""
+    at each position of ``at`` replaced, or with the positions of ``drop`` left out and
+    ``tail`` added at the end (hotkeys that left and hotkeys that joined).
+
+    The fields left at their defaults are not sent, so a receiver from before ``drop`` and
+    ``tail`` reads every change that does not use them.
+    """
 
     whole: Annotated[tuple[Hotkey, ...], _MANY] | None = None
     length: Position | None = None
     at: Annotated[tuple[tuple[Position, Hotkey], ...], _MANY] = ()
+    drop: Annotated[tuple[Position, ...], _MANY] = ()
+    tail: Annotated[tuple[Hotkey, ...], _MANY] = ()
 
 
 class InputsChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -64,17 +71,28 @@ class InputsChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     miner_dirs: SequenceChange | None
 
 
-def sequence_change(old: Sequence[str], new: tuple[str, ...]) -> SequenceChange:
-    """What turns ``old`` into ``new``: the differing positions when there are few."""
-    if len(old) != len(new):
-        return SequenceChange(whole=new)
+def sequence_change(
+    old: Sequence[str], new: tuple[str, ...], *, shifts: bool = False
+) -> SequenceChange:
+    """What turns ``old`` into ``new``: the differing positions when there are few, or
+    (``shifts``: the receiver reads ``drop`` and ``tail``) the hotkeys that left and those
+    added at the end, when that is all that happened."""
     if old == new:
         return SequenceChange(length=len(new))
-    differs = list(map(ne, old, new))
-    if sum(differs) > len(new) * MAX_EDIT_SHARE:
-        return SequenceChange(whole=new)
-    at = tuple((i, new[i]) for i in compress(range(len(new)), differs))
-    return SequenceChange(length=len(new), at=at)
+    if len(old) == len(new):
+        differs = list(map(ne, old, new))
+        if sum(differs) <= len(new) * MAX_EDIT_SHARE:
+            at = tuple((i, new[i]) for i in compress(range(len(new)), differs))
+            return SequenceChange(length=len(new), at=at)
+    if shifts:
+        stays = list(map(set(new).__contains__, old))
+        kept = tuple(compress(old, stays))
+        if new[: len(kept)] == kept:
+            drop = tuple(compress(range(len(old)), map(not_, stays)))
+            tail = new[len(kept) :]
+            if len(drop) + len(tail) <= len(new) * MAX_EDIT_SHARE:
+                return SequenceChange(length=len(old), drop=drop, tail=tail)
+    return SequenceChange(whole=new)
 
 
 def apply_sequence_change(old: tuple[str, ...], change: SequenceChange) -> tuple[str, ...]:
@@ -83,30 +101,43 @@ def apply_sequence_change(old: tuple[str, ...], change: SequenceChange) -> tuple
         return change.whole
     if change.length != len(old):
         raise StaleChanges(f"a change for {change.length} hotkeys, {len(old)} held")
+    if change.drop or change.tail:
+        stays = bytearray(b"\x01") * len(old)
+        for i in change.drop:
+            if i >= len(old):
+                raise StaleChanges(f"a change dropping position {i} of {len(old)} hotkeys")
+            stays[i] = 0
+        out = (*compress(old, stays), *change.tail)
+        if len(out) > MAX_METAGRAPH_HOTKEYS:
+            raise StaleChanges(f"a change to {len(out)} hotkeys")
+        return out
     if not change.at:
         return old
-    out = list(old)
+    replaced = list(old)
     for i, hk in change.at:
-        if i >= len(out):
-            raise StaleChanges(f"a change at position {i} of {len(out)} hotkeys")
-        out[i] = hk
-    return tuple(out)
+        if i >= len(replaced):
+            raise StaleChanges(f"a change at position {i} of {len(replaced)} hotkeys")
+        replaced[i] = hk
+    return tuple(replaced)
 
 
-def elimination_changes(base: int, old: RefreshInputs, new: RefreshInputs) -> InputsChanges:
-    """The change from ``old`` (inputs seq ``base``) to ``new``, elimination part only."""
+def elimination_changes(
+    base: int, old: RefreshInputs, new: RefreshInputs, *, shifts: bool = False
+) -> InputsChanges:
+    """The change from ``old`` (inputs seq ``base``) to ``new``, elimination part only;
+    ``shifts``: see ``sequence_change``."""
     keys = tuple(new.miners)
     miner_keys = None
     if keys != new.metagraph_hotkeys:
-        miner_keys = sequence_change(tuple(old.miners), keys)
+        miner_keys = sequence_change(tuple(old.miners), keys, shifts=shifts)
     before = old.miners.get
     changed = {hk: facts for hk, facts in new.miners.items() if before(hk) != facts}
     dirs = None
     if new.miner_dir_hotkeys is not None:
-        dirs = sequence_change(old.miner_dir_hotkeys or (), new.miner_dir_hotkeys)
+        dirs = sequence_change(old.miner_dir_hotkeys or (), new.miner_dir_hotkeys, shifts=shifts)
     return InputsChanges(
         base=base,
-        metagraph=sequence_change(old.metagraph_hotkeys, new.metagraph_hotkeys),
+        metagraph=sequence_change(old.metagraph_hotkeys, new.metagraph_hotkeys, shifts=shifts),
         miner_keys=miner_keys,
         miners=changed,
         miner_dirs=dirs,
