@@ -23,11 +23,17 @@ pytestmark = pytest.mark.timeout(30)
 
 
 def _recording(older: bool = False) -> tuple[ChallengePeriodManager, list[tuple[str, object]]]:
+    """A client of a service from before the changes call (``older``: before the packed
+    one too); the calls it made, without the changes calls."""
     calls: list[tuple[str, object]] = []
+    lacking = {"submit_refresh_changes_rpc"}
+    if older:
+        lacking.add("submit_packed_refresh_inputs_rpc")
 
     def service(method: str, args: tuple[object, ...]) -> object:
-        calls.append((method, args[0]))
-        if older and method == "submit_packed_refresh_inputs_rpc":
+        if method != "submit_refresh_changes_rpc":
+            calls.append((method, args[0]))
+        if method in lacking:
             raise unknown_method("ChallengePeriodManagerServer", method)
         return 7
 

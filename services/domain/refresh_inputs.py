@@ -182,10 +182,17 @@ class _Repeated(Exception):
     """A hotkey list names one hotkey twice (the precise checks say where)."""
 
 
+def distinct_hotkeys(inputs: RefreshInputs) -> bool:
+    """No hotkey list of ``inputs`` names a hotkey twice."""
+    return all(
+        hotkeys is None or len(set(hotkeys)) == len(hotkeys)
+        for hotkeys in (inputs.metagraph_hotkeys, inputs.miner_dir_hotkeys)
+    )
+
+
 def _distinct(inputs: RefreshInputs) -> RefreshInputs:
-    for hotkeys in (inputs.metagraph_hotkeys, inputs.miner_dir_hotkeys):
-        if hotkeys is not None and len(set(hotkeys)) != len(hotkeys):
-            raise _Repeated
+    if not distinct_hotkeys(inputs):
+        raise _Repeated
     return inputs
 
 

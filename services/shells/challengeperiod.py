@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -69,6 +70,8 @@ class ChallengePeriodManagerServer(BulkExchange):
         self._inputs: RefreshInputs | None = None
         self._inputs_text: str | None = None
         self._inputs_seq = 0
+        # Names these inputs apart from any before a restart, for changes made from them.
+        self._inputs_epoch = secrets.token_hex(8)
         self._last_refresh_ms: int | None = None
         self._last_refresh_duration_ms: float | None = None
         self._refresh_lock = threading.Lock()

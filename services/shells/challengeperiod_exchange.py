@@ -18,15 +18,17 @@ from Pyro5.api import expose
 
 from services.domain.config import RulesConfig
 from services.domain.errors import InvalidInputError
-from services.domain.inputs_changes import elimination_changes
+from services.domain.inputs_changes import StaleChanges, elimination_changes
 from services.domain.models import MinerBucket, check_hotkeys
 from services.domain.refresh_inputs import (
+    EMPTY_INPUTS,
     RefreshInputs,
     decode_refresh_inputs,
     decode_refresh_inputs_packed,
     encode_refresh_inputs,
     parse_refresh_inputs,
 )
+from services.domain.submit_changes import apply_submit_changes, decode_submit_changes
 from services.shells.elimination_feed import Since, check_since, elimination_reply
 from services.storage.challengeperiod_files import decode_miners, encode_miners
 from services.storage.challengeperiod_state import ChallengePeriodState
@@ -44,6 +46,7 @@ class BulkExchange:
     _inputs: RefreshInputs | None
     _inputs_text: str | None
     _inputs_seq: int
+    _inputs_epoch: str
     _refresh_lock: threading.Lock
     _inputs_at: float | None
     # The inputs (seq, document) last sent to the elimination service, whole or as changes.
@@ -70,14 +73,43 @@ class BulkExchange:
             raise InvalidInputError(f"inputs must be msgpack bytes, got {type(inputs).__name__}")
         return self._keep_inputs(decode_refresh_inputs_packed(bytes(inputs)), None)
 
+    @expose
+    @rpc
+    def submit_refresh_changes_rpc(self, changes: Any) -> list[Any] | None:
+        """Keep the inputs that ``changes`` (msgpack bytes, see ``submit_changes``) make
+        from the ones held; returns [epoch, seq] to make the next changes from, or None
+        when they were made from other inputs (send the whole document)."""
+        if not isinstance(changes, (bytes, bytearray)):
+            raise InvalidInputError(f"changes must be msgpack bytes, got {type(changes).__name__}")
+        decoded = decode_submit_changes(bytes(changes))
+        with self._refresh_lock:
+            seq, held = self._inputs_seq, self._inputs
+        if decoded.epoch is not None and (
+            held is None or (decoded.epoch, decoded.core.base) != (self._inputs_epoch, seq)
+        ):
+            return None
+        try:
+            rebuilt = apply_submit_changes(held or EMPTY_INPUTS, decoded)
+        except StaleChanges as exc:
+            log.warning("inputs changes refused, the whole document is asked for: %s", exc)
+            return None
+        with self._refresh_lock:
+            if decoded.epoch is not None and self._inputs_seq != seq:
+                return None  # another submit came in meanwhile
+            return [self._inputs_epoch, self._keep_locked(rebuilt, None)]
+
     def _keep_inputs(self, parsed: RefreshInputs, text: str | None) -> int:
         with self._refresh_lock:
-            self._inputs = parsed
-            self._inputs_text = text  # None: encoded when a full feed answer needs it
-            self._inputs_seq += 1
-            if self._inputs_at is None:
-                self._inputs_at = time.monotonic()
-            return self._inputs_seq
+            return self._keep_locked(parsed, text)
+
+    def _keep_locked(self, parsed: RefreshInputs, text: str | None) -> int:
+        """Keep ``parsed`` (and its JSON ``text``, if it came as that); returns its seq."""
+        self._inputs = parsed
+        self._inputs_text = text  # None: encoded when a full feed answer needs it
+        self._inputs_seq += 1
+        if self._inputs_at is None:
+            self._inputs_at = time.monotonic()
+        return self._inputs_seq
 
     def _inputs_json(self) -> str | None:
         """The inputs held as JSON text, encoded once when first needed; the caller holds
