@@ -208,10 +208,13 @@ def plan_expiry(
     current = frozenset(metagraph)
     if not current:
         return []
-    out: list[str] = []
-    for hk, row in rows.items():
-        t = row.get("elimination_initiated_time_ms")
-        old = isinstance(t, (int, float)) and now_ms - t >= rules.elimination_expiry_ms
-        if old and hk not in current:
-            out.append(hk)
-    return out
+    expiry_ms = rules.elimination_expiry_ms
+    return [
+        hk for hk, row in rows.items() if old_enough(row, now_ms, expiry_ms) and hk not in current
+    ]
+
+
+def old_enough(row: Row, now_ms: int, expiry_ms: int) -> bool:
+    """The row is at least ``expiry_ms`` old at ``now_ms`` (never, without a time)."""
+    t = row.get("elimination_initiated_time_ms")
+    return isinstance(t, (int, float)) and now_ms - t >= expiry_ms

@@ -384,8 +384,8 @@ class EliminationManagerServer:
     def _expiry(self, inputs: RefreshInputs, t_ms: int) -> list[str]:
         assert self._source is not None
         with self._state.lock:
-            expiring = rules_.plan_expiry(
-                self._state.rows, self._peer.metagraph, t_ms, self._peer.rules
+            expiring = self._state.expiring(
+                self._peer.metagraph, t_ms, self._peer.rules.elimination_expiry_ms
             )
             rows = {hk: self._state.rows[hk] for hk in expiring}
         if not expiring:

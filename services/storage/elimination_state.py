@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
 from services.domain.elimination_rules import Row
+from services.domain.expiry_memo import ExpiryMemo
 from services.domain.models import check_hotkey, check_int, listed
 from services.storage.departed_files import (
     DEPARTED_FILE,
@@ -119,6 +121,15 @@ class EliminationState(DurableState):
         self.rows: dict[str, Row] = self.tables["rows"]
         self.departed: dict[str, dict[str, int]] = self.tables["departed"]
         self.expired: dict[str, int] = self.tables["expired"]
+        self._expiry = ExpiryMemo()
+
+    def _commit(self, ops: list[Op]) -> None:
+        self._expiry.saw(ops)  # before they apply: a failed commit leaves it cautious
+        super()._commit(ops)
+
+    def expiring(self, metagraph: AbstractSet[str], now_ms: int, expiry_ms: int) -> list[str]:
+        """``plan_expiry`` of the rows (see ``ExpiryMemo``); the caller holds the lock."""
+        return self._expiry.plan(self.rows, metagraph, now_ms, expiry_ms)
 
     def all_rows(self) -> list[Row]:
         """Every row, oldest first."""
