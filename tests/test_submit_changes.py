@@ -15,7 +15,12 @@ import pytest
 from clients import ChallengePeriodManager
 from services.domain.errors import InvalidInputError
 from services.domain.inputs_changes import SequenceChange, StaleChanges
-from services.domain.refresh_inputs import EMPTY_INPUTS, RefreshInputs, parse_refresh_inputs
+from services.domain.refresh_inputs import (
+    EMPTY_INPUTS,
+    RefreshInputs,
+    encode_refresh_inputs_packed,
+    parse_refresh_inputs,
+)
 from services.domain.submit_changes import (
     ClassChange,
     KeyedValues,
@@ -27,17 +32,23 @@ from services.domain.submit_changes import (
 )
 from tests.processes import start_cpm_server
 from tests.test_inputs_changes import NOW, _facts, _next
+from tools.bench_data import ValidatorWorkload
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _scores(rng: random.Random, hotkeys: list[str]) -> dict[str, Any] | None:
-    """Asset classes whose metrics score the metagraph, a part of it, or it reordered."""
+def _scores(
+    rng: random.Random, hotkeys: list[str], miners: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Asset classes whose metrics score the metagraph, a part of it, it reordered, or the
+    miners (whose keys change from cycle to cycle as the metagraph's do)."""
     if rng.random() < 0.1:
         return None
 
     def some() -> dict[str, float]:
-        keys = rng.choice([hotkeys, hotkeys[::-1], rng.sample(hotkeys, len(hotkeys) // 2)])
+        keys = rng.choice(
+            [hotkeys, hotkeys[::-1], rng.sample(hotkeys, len(hotkeys) // 2), list(miners)]
+        )
         return {hk: rng.choice([0.0, -1.5, rng.random()]) for hk in keys}
 
     classes = rng.sample(["crypto", "forex", "equities"], rng.randrange(1, 3))
@@ -58,7 +69,7 @@ def _document(rng: random.Random, metagraph: list[str], miners: dict[str, Any]) 
         {
             "metagraph_hotkeys": metagraph,
             "miners": miners,
-            "scores": _scores(rng, metagraph),
+            "scores": _scores(rng, metagraph, miners),
             "plagiarism": rng.choice([None, {}, {hk: NOW for hk in metagraph[:2]}]),
             "asset_selections": rng.choice([None, {hk: "crypto" for hk in metagraph[:3]}]),
             "miner_dir_hotkeys": rng.choice([None, sorted(miners), list(miners)[::2]]),
@@ -280,3 +291,29 @@ def test_a_submit_that_comes_while_a_change_is_applied_wins(
         held = _held(cpm)
         assert held is not None and held.metagraph_hotkeys == tuple(metagraph)
         assert server._inputs_seq == 4
+
+
+def test_a_service_given_changes_decides_as_one_given_whole_documents(tmp_path: Path) -> None:
+    """The same validator cycles, one service fed by the client's changes and one by whole
+    documents: every refresh gives the same summary and the same buckets."""
+    workload = ValidatorWorkload(300, seed=3)
+    with (
+        ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path / "a") as changes,
+        ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path / "b") as whole,
+    ):
+        server = whole.direct_server
+        decided = 0
+        for cycle in range(15):
+            document, now = workload.inputs(), workload.now(cycle)
+            changes.submit_refresh_inputs(document)
+            packed = encode_refresh_inputs_packed(parse_refresh_inputs(document))
+            server.submit_packed_refresh_inputs_rpc(packed)
+            summary, expected = changes.refresh_now(now), whole.refresh_now(now)
+            summary.pop("duration_ms")
+            expected.pop("duration_ms")
+            assert summary == expected, cycle
+            assert changes.get_snapshot()["miners"] == whole.get_snapshot()["miners"]
+            decided += sum(len(summary[k]) for k in ("promoted", "demoted", "eliminated"))
+            workload.advance()
+        assert changes._submitted is not None and changes._submitted[1] == 15
+        assert decided > 0  # the cycles promote, demote or eliminate somebody
