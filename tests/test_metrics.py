@@ -43,6 +43,12 @@ def test_calls_state_and_refusals_are_counted(ns_port: int, tmp_path: Path) -> N
             for _ in range(3):
                 cpm.has_miner("a")
             cpm.update_elimination_reasons({"z": ("ZOMBIE", -1)})
+            # Two clients taking turns: each one's change is made from inputs it no
+            # longer finds there, so each submit after the first two is refused once.
+            other = ChallengePeriodManager(ns_port=ns_port, auth_token=token["CPM_AUTH_TOKEN"])
+            with other:
+                for client in (cpm, other, cpm, other):
+                    client.submit_refresh_inputs({"metagraph_hotkeys": ["a"], "miners": {}})
         with pytest.raises(AuthenticationError):
             ChallengePeriodManager(ns_port=ns_port, auth_token="wrong").has_miner("a")
         samples = scrape(port)
@@ -53,6 +59,7 @@ def test_calls_state_and_refusals_are_counted(ns_port: int, tmp_path: Path) -> N
         assert samples['cpm_miners{bucket="PLAGIARISM"}'] == 1
         assert samples["cpm_pending_elimination_reasons"] == 1
         assert samples["cpm_auth_refusals_total"] == 1
+        assert samples["cpm_refused_inputs_changes"] == 2
     finally:
         cp.close()
 

@@ -103,6 +103,10 @@ class ChallengePeriodManagerServer(BulkExchange):
                 "Server-side duration of the last refresh",
                 float("nan") if duration is None else duration / 1000,
             ),
+            "cpm_refused_inputs_changes": (
+                "Submitted inputs changes made from other inputs, since start",
+                self.inputs_changes_refused,
+            ),
         }
 
     @expose

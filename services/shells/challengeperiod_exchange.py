@@ -51,6 +51,9 @@ class BulkExchange:
     _inputs_at: float | None
     # The inputs (seq, document) last sent to the elimination service, whole or as changes.
     _fed: tuple[int, RefreshInputs] | None = None
+    # Submitted changes made from other inputs than the ones held (the whole document
+    # followed): a few after restarts; steadily more when two clients take turns.
+    inputs_changes_refused = 0
 
     # -- the validator's refresh inputs --------------------------------------------------
 
@@ -87,16 +90,24 @@ class BulkExchange:
         if decoded.epoch is not None and (
             held is None or (decoded.epoch, decoded.core.base) != (self._inputs_epoch, seq)
         ):
+            self._refused()
             return None
         try:
             rebuilt = apply_submit_changes(held or EMPTY_INPUTS, decoded)
         except StaleChanges as exc:
             log.warning("inputs changes refused, the whole document is asked for: %s", exc)
+            self._refused()
             return None
         with self._refresh_lock:
             if decoded.epoch is not None and self._inputs_seq != seq:
-                return None  # another submit came in meanwhile
+                self.inputs_changes_refused += 1  # another submit came in meanwhile
+                return None
             return [self._inputs_epoch, self._keep_locked(rebuilt, None)]
+
+    def _refused(self) -> None:
+        """Count a refused change; the caller does not hold the refresh lock."""
+        with self._refresh_lock:
+            self.inputs_changes_refused += 1
 
     def _keep_inputs(self, parsed: RefreshInputs, text: str | None) -> int:
         with self._refresh_lock:
