@@ -97,7 +97,13 @@ def test_demo_adds_moves_and_eliminates_miners_then_stops(
         )
         wait_until(lambda: bool(em.get_eliminations()), 15, "an elimination row")
         eliminated = em.get_eliminated_hotkeys()
-    assert running.stats.promoted > 0 and running.stats.demoted > 0
+    # The feed counts a refresh once its reply is back, a moment after other clients can
+    # see the refresh's effect in the state.
+    wait_until(
+        lambda: running.stats.promoted > 0 and running.stats.demoted > 0,
+        5,
+        "the feed to count the promotion and the demotion",
+    )
     stop.set()
     running()
     assert not running.thread.is_alive()
