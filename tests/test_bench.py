@@ -42,6 +42,9 @@ def test_quick_run_writes_the_figures(tmp_path: Path, capfd: pytest.CaptureFixtu
         "local_dict",
     }
     assert set(results["reason_batches"]) == {"10", "100", "1000"}
+    cycle = results["validator_cycle_ms"]["256"]
+    steps = [cycle[f"{step}_ms"] for step in ("submit", "refresh", "elimination_round", "snapshot")]
+    assert all(ms > 0 for ms in steps) and sum(steps) < cycle["service_cached_ms"]
     assert set(results["server_refresh"]) == {"ptn-2025-11", "vanta-2025-12"}
     assert set(results["mutation_us"]) == {"fsync", "no_fsync"}
     assert set(results["auth_us"]) == {"off", "on"}

@@ -27,6 +27,7 @@ except ModuleNotFoundError as _exc:  # the "tools" extra is not installed
 from services.domain.config import RULESETS
 from services.launch import cli
 from tools import bench_auth, bench_busy_poll
+from tools import bench_cycles as cycles
 from tools import bench_workloads as work
 from tools.bench_data import ValidatorWorkload
 from tools.bench_env import BenchEnv
@@ -69,7 +70,7 @@ def run(effort: work.Effort, console: Console) -> dict[str, Any]:
             results["validator_cycle_ms"] = {}
             for size in effort.cycle_sizes:
                 console.log(f"validator cycles at {size:,} miners")
-                results["validator_cycle_ms"][str(size)] = work.validator_cycles(
+                results["validator_cycle_ms"][str(size)] = cycles.validator_cycles(
                     env, (cpm, cached, elim), size, effort.cycles
                 )
             console.log("elimination handoff")

@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
+from tools.bench_cycles import CYCLE_STEPS
 from tools.bench_workloads import WRITER_THREADS
 
 
@@ -232,6 +233,12 @@ def render(results: dict[str, Any], targets: list[Target]) -> Group:
             f"{row['local_dict_ms']:.1f}",
             f"{_ratio(row['manager_ms'], row['service_cached_ms']):.1f}x",
         )
+    t4.caption = "service cycle's steps (" + " / ".join(CYCLE_STEPS).replace("_", " ") + "), ms: "
+    t4.caption += "; ".join(
+        f"{size}: " + " / ".join(f"{row[f'{step}_ms']:.1f}" for step in CYCLE_STEPS)
+        for size, row in results["validator_cycle_ms"].items()
+        if all(f"{step}_ms" in row for step in CYCLE_STEPS)
+    )
     t5 = _table("Throughput, has_miner", ["client threads", "calls/s"])
     for threads, rate in results["throughput_calls_per_s"].items():
         t5.add_row(threads, f"{rate:,.0f}")

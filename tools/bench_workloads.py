@@ -13,7 +13,7 @@ from typing import Any
 
 from clients import ChallengePeriodManager, EliminationManager
 from services.domain.config import DAY_MS
-from tools.bench_data import ValidatorWorkload, dict_cycle, hotkey
+from tools.bench_data import ValidatorWorkload, hotkey
 from tools.bench_env import BenchEnv, rss_mb
 
 
@@ -34,7 +34,7 @@ DEFAULT = Effort(
     lookups=3000,
     batch_reps={10: 60, 100: 40, 1000: 8},
     cycle_sizes=(256, 10_000),
-    cycles=3,
+    cycles=10,
     throughput_s=2.0,
     server_sizes=(256, 10_000, 100_000),
     handoffs=3,
@@ -207,57 +207,6 @@ def snapshots(env: BenchEnv, cpm: ChallengePeriodManager, n: int) -> dict[str, d
     figures = {name: percentiles(values) for name, values in samples.items()}
     figures["service_after_change"] = percentiles([after_change() for _ in range(max(10, n // 50))])
     return figures
-
-
-def validator_cycles(
-    env: BenchEnv,
-    clients: tuple[ChallengePeriodManager, ChallengePeriodManager, EliminationManager],
-    size: int,
-    cycles: int,
-) -> dict[str, float]:
-    """Whole validator cycles at ``size`` miners, in milliseconds (median after a warm-up).
-
-    ``clients``: the plain client, one with the read cache, and the elimination client.
-    ``service_ms`` asks the service once per signal; ``service_cached_ms`` is the same
-    cycle with the signals' lookups answered by the cached client (on the same state).
-    """
-    assert env.manager is not None
-    cpm, cached, elim = clients
-    workload = ValidatorWorkload(size)
-    shared = (env.manager.dict(), env.manager.dict(), env.manager.dict())
-    local: tuple[dict[str, Any], ...] = ({}, {}, {})
-    names = ("service", "service_cached", "manager", "local_dict")
-    timings: dict[str, list[float]] = {name: [] for name in names}
-    for cycle in range(cycles + 1):
-        inputs, now, signals = workload.inputs(), workload.now(cycle), workload.signals()
-        start = time.perf_counter()
-        cpm.submit_refresh_inputs(inputs)
-        cpm.refresh_now(now)
-        elim.process_eliminations(now)
-        cpm.get_snapshot()
-        core = time.perf_counter() - start
-        figures = {
-            "service": core + _lookups_s(cpm, signals),
-            "service_cached": core + _lookups_s(cached, signals),
-        }
-        start = time.perf_counter()
-        dict_cycle(shared[0], shared[1], shared[2], inputs, now, signals)
-        figures["manager"] = time.perf_counter() - start
-        start = time.perf_counter()
-        dict_cycle(local[0], local[1], local[2], inputs, now, signals)
-        figures["local_dict"] = time.perf_counter() - start
-        if cycle > 0:  # the first cycle places every miner: a one-off, not the steady state
-            for name in names:
-                timings[name].append(figures[name] * 1e3)
-        workload.advance()
-    return {f"{name}_ms": statistics.median(values) for name, values in timings.items()}
-
-
-def _lookups_s(client: ChallengePeriodManager, signals: list[str]) -> float:
-    start = time.perf_counter()
-    for hk in signals:
-        client.has_miner(hk)
-    return time.perf_counter() - start
 
 
 def throughput(cpm: ChallengePeriodManager, threads: int, seconds: float) -> float:
