@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +31,29 @@ def lacks_call(exc: RemoteError, method: str) -> bool:
     """True when the service refused ``method`` as unknown: one from before that call (one
     side upgraded first), which the caller then asks the older way."""
     return method in str(exc)
+
+
+# How long a client goes without a call the service lacked before it tries it again: the
+# service may have been upgraded meanwhile.
+RETRY_LACKING_CALL_S = 600.0
+
+
+class LackedCalls:
+    """The calls an older service refused as unknown, skipped for ``RETRY_LACKING_CALL_S``,
+    so a call that carries a whole document is not sent twice each time."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._until: dict[str, float] = {}
+
+    def skip(self, method: str) -> bool:
+        """True while ``method`` is known to be lacking."""
+        until = self._until.get(method)
+        return until is not None and self._clock() < until
+
+    def lacked(self, method: str) -> None:
+        """The service refused ``method`` as unknown just now."""
+        self._until[method] = self._clock() + RETRY_LACKING_CALL_S
 
 
 def client_nameserver(ns_host: str | None, ns_port: int | None) -> NameServerAddress:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from clients.base import ServiceClient, lacks_call
+from clients.base import LackedCalls, ServiceClient, lacks_call
 from clients.read_cache import ReadCache, check_max_staleness_ms
 from clients.snapshot_mirror import SnapshotMirror
 from clients.transport import Transport
@@ -112,6 +112,7 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
         self._mirror = SnapshotMirror()
         # (epoch, seq, document) of the inputs this client last handed the service.
         self._submitted: tuple[str, int, RefreshInputs] | None = None
+        self._lacked = LackedCalls()
         self._cache = (
             None if staleness is None else ReadCache(self._mirror, self._fetch_since, staleness)
         )
@@ -311,16 +312,19 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
         """Hand the service the inputs of the next refreshes; returns their sequence number."""
         # Checked here in full (the error names the field) and again by the service.
         parsed = parse_refresh_inputs(inputs)
-        held = self._submitted
-        if held is not None:  # the change from the inputs the service holds, if it still does
-            seq = self._submit_changes(submit_changes(*held, parsed), parsed)
+        if not self._lacked.skip("submit_refresh_changes_rpc"):
+            held = self._submitted
+            if held is not None:  # the change from the inputs the service holds, if it does
+                seq = self._submit_changes(submit_changes(*held, parsed), parsed)
+                if seq is not None:
+                    return seq
+            seq = self._submit_changes(submit_changes(None, 0, EMPTY_INPUTS, parsed), parsed)
             if seq is not None:
                 return seq
-        seq = self._submit_changes(submit_changes(None, 0, EMPTY_INPUTS, parsed), parsed)
-        if seq is not None:
-            return seq
         self._submitted = None
-        packed = encode_refresh_inputs_packed(parsed)
+        packed = None
+        if not self._lacked.skip("submit_packed_refresh_inputs_rpc"):
+            packed = encode_refresh_inputs_packed(parsed)
         if packed is not None:
             try:
                 return int(
@@ -329,6 +333,7 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
             except RemoteError as exc:
                 if not lacks_call(exc, "submit_packed_refresh_inputs_rpc"):
                     raise
+                self._lacked.lacked("submit_packed_refresh_inputs_rpc")
         # An int past 64 bits, or a service from before the packed call: the JSON text.
         text = sized_arg(encode_refresh_inputs(parsed), "inputs")
         return int(self._service.submit_refresh_inputs_rpc(text))
@@ -345,6 +350,7 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
         except RemoteError as exc:
             if not lacks_call(exc, "submit_refresh_changes_rpc"):
                 raise
+            self._lacked.lacked("submit_refresh_changes_rpc")
             return None
         if reply is None:
             return None

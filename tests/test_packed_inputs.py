@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from clients import ChallengePeriodManager
+from clients.base import RETRY_LACKING_CALL_S, LackedCalls
 from clients.transport import MockTransport
 from services.domain.refresh_inputs import (
     decode_refresh_inputs,
@@ -65,6 +66,35 @@ def test_a_service_from_before_the_packed_call_gets_the_json_text() -> None:
         "submit_packed_refresh_inputs_rpc",
         "submit_refresh_inputs_rpc",
     ]
+
+
+def test_calls_an_older_service_lacked_are_not_sent_again_for_a_while() -> None:
+    """Each of those calls carries the whole document: sent twice every cycle, it would
+    double the submit during an upgrade. After the retry interval they are tried again."""
+    calls: list[str] = []
+
+    def oldest(method: str, args: tuple[object, ...]) -> object:
+        calls.append(method)
+        if method != "submit_refresh_inputs_rpc":
+            raise unknown_method("ChallengePeriodManagerServer", method)
+        return 7
+
+    now = [0.0]
+    cpm = ChallengePeriodManager(transport=MockTransport(oldest))
+    cpm._lacked = LackedCalls(clock=lambda: now[0])
+    for _ in range(3):
+        assert cpm.submit_refresh_inputs(valid_document()) == 7
+    assert calls == [
+        "submit_refresh_changes_rpc",
+        "submit_packed_refresh_inputs_rpc",
+        "submit_refresh_inputs_rpc",
+        "submit_refresh_inputs_rpc",
+        "submit_refresh_inputs_rpc",
+    ]
+    calls.clear()
+    now[0] += RETRY_LACKING_CALL_S
+    cpm.submit_refresh_inputs(valid_document())
+    assert calls[:2] == ["submit_refresh_changes_rpc", "submit_packed_refresh_inputs_rpc"]
 
 
 def test_the_service_keeps_packed_inputs_and_answers_the_feed_with_them(
