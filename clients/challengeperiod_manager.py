@@ -91,9 +91,14 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
         self.spawn_args = ("--ruleset", rules.name)
 
         def make_server(path: Path) -> ChallengePeriodManagerServer:
-            source = (
-                None if elimination_manager is None else elimination_manager.get_eliminated_hotkeys
-            )
+            source = None
+            if elimination_manager is not None:
+                # Ours shares one frozenset until it changes; any other port's set is copied.
+                source = getattr(
+                    elimination_manager,
+                    "get_eliminated_hotkeys_frozen",
+                    elimination_manager.get_eliminated_hotkeys,
+                )
             return ChallengePeriodManagerServer(
                 path, rules=rules, eliminated_source=source, fold_every_change=True
             )

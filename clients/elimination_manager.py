@@ -56,14 +56,14 @@ class EliminationManager(ServiceClient[EliminationAPI]):
             transport=transport,
         )
         # The eliminated hotkeys as of the service's answer at ``_since`` [epoch, version].
-        self._eliminated: set[str] = set()
+        self._eliminated: frozenset[str] = frozenset()
         self._since: list[Any] | None = None
         self._eliminated_lock = threading.Lock()
         cpm_server = getattr(challengeperiod_manager, "direct_server", None)
         if running_unit_tests and cpm_server is not None and not cpm_server.has_eliminated_source:
             # A direct-mode pair: the challenge-period side was built first and could not be
             # given this client, so it learns eliminated hotkeys from it now, through its API.
-            cpm_server.set_eliminated_source(self.get_eliminated_hotkeys)
+            cpm_server.set_eliminated_source(self.get_eliminated_hotkeys_frozen)
 
     def __enter__(self) -> EliminationManager:
         return self
@@ -75,7 +75,13 @@ class EliminationManager(ServiceClient[EliminationAPI]):
 
     def get_eliminated_hotkeys(self) -> set[str]:
         """Every eliminated hotkey: one call, which brings only what changed since this
-        client's last answer (the challenge-period service asks before each refresh)."""
+        client's last answer."""
+        return set(self.get_eliminated_hotkeys_frozen())
+
+    def get_eliminated_hotkeys_frozen(self) -> frozenset[str]:
+        """``get_eliminated_hotkeys`` as a frozenset that stays the same object while the
+        set does not change: the challenge-period service asks before each refresh, and
+        with thousands of eliminated hotkeys copying them cost more than the call."""
         with self._eliminated_lock:
             try:
                 raw = self._service.get_eliminated_hotkeys_since_rpc(self._since)
@@ -83,15 +89,17 @@ class EliminationManager(ServiceClient[EliminationAPI]):
                 if not lacks_call(exc, "get_eliminated_hotkeys_since_rpc"):
                     raise
                 everything = json.loads(self._service.get_eliminated_hotkeys_rpc())
-                return set(check_hotkeys(everything, "eliminated hotkeys"))
+                return frozenset(check_hotkeys(everything, "eliminated hotkeys"))
             reply = json.loads(raw)
             if "all" in reply:
-                self._eliminated = set(check_hotkeys(reply["all"], "eliminated hotkeys"))
+                self._eliminated = frozenset(check_hotkeys(reply["all"], "eliminated hotkeys"))
             else:
-                self._eliminated.difference_update(check_hotkeys(reply["removed"], "removed"))
-                self._eliminated.update(check_hotkeys(reply["added"], "added"))
+                removed = check_hotkeys(reply["removed"], "removed")
+                added = check_hotkeys(reply["added"], "added")
+                if removed or added:
+                    self._eliminated = self._eliminated.difference(removed).union(added)
             self._since = reply["since"]
-            return set(self._eliminated)
+            return self._eliminated
 
     def get_elimination(self, hotkey: str) -> dict[str, Any] | None:
         """The hotkey's row, or None."""

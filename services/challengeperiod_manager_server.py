@@ -35,7 +35,7 @@ def _build(args: argparse.Namespace, settings: ServerSettings) -> ChallengePerio
         settings.state_dir,
         rules=rules,
         fsync=settings.fsync,
-        eliminated_source=eliminations.get_eliminated_hotkeys,
+        eliminated_source=eliminations.get_eliminated_hotkeys_frozen,
     )
 
 

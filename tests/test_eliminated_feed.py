@@ -79,6 +79,22 @@ def test_the_client_set_follows_every_kind_of_change(mode: str, tmp_path: Path) 
         assert em.get_eliminated_hotkeys() == {row["hotkey"] for row in em.get_eliminations()}
 
 
+@pytest.mark.parametrize("mode", ["direct", "network"])
+def test_the_refresh_reads_one_frozenset_until_the_set_changes(mode: str, tmp_path: Path) -> None:
+    """With thousands of eliminated hotkeys, copying them for each refresh cost more than
+    asking: the set the refresh gets is the same object while nothing changed."""
+    with pair_of(mode, VANTA_2025_12, tmp_path) as (_cpm, em):
+        em.append_elimination_row("a", 1.0, "MAX_TOTAL_DRAWDOWN", NOW)
+        first = em.get_eliminated_hotkeys_frozen()
+        assert em.get_eliminated_hotkeys_frozen() is first == frozenset({"a"})
+        em.append_elimination_row("b", 1.0, "MAX_TOTAL_DRAWDOWN", NOW)
+        second = em.get_eliminated_hotkeys_frozen()
+        assert second == {"a", "b"} and first == {"a"}  # the earlier answer is untouched
+        mine = em.get_eliminated_hotkeys()
+        mine.add("mutated by the caller")
+        assert em.get_eliminated_hotkeys_frozen() is second
+
+
 def _refresh_follows_a_row_added_then_deleted(
     cpm: ChallengePeriodManager, em: EliminationManager
 ) -> None:

@@ -101,6 +101,7 @@ ALIASES = {
     "get_departed_hotkey_info_local_cache": "get_departed_hotkey_info",
     # One call bringing the changes since the client's last answer (a change feed).
     "get_eliminated_hotkeys": "get_eliminated_hotkeys_since",
+    "get_eliminated_hotkeys_frozen": "get_eliminated_hotkeys_since",
 }
 
 
