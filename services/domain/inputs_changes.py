@@ -25,6 +25,7 @@ from typing import Annotated
 import msgspec
 
 from services.domain.refresh_inputs import (
+    MANY_HOTKEYS,
     MAX_METAGRAPH_HOTKEYS,
     Hotkey,
     MinerInputs,
@@ -33,7 +34,6 @@ from services.domain.refresh_inputs import (
 
 # Past this share of differing positions the whole sequence is smaller to send.
 MAX_EDIT_SHARE = 0.25
-_MANY = msgspec.Meta(max_length=MAX_METAGRAPH_HOTKEYS)
 Position = Annotated[int, msgspec.Meta(ge=0, lt=MAX_METAGRAPH_HOTKEYS)]
 
 
@@ -50,11 +50,11 @@ class SequenceChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True, om
     ``tail`` reads every change that does not use them.
     """
 
-    whole: Annotated[tuple[Hotkey, ...], _MANY] | None = None
+    whole: Annotated[tuple[Hotkey, ...], MANY_HOTKEYS] | None = None
     length: Position | None = None
-    at: Annotated[tuple[tuple[Position, Hotkey], ...], _MANY] = ()
-    drop: Annotated[tuple[Position, ...], _MANY] = ()
-    tail: Annotated[tuple[Hotkey, ...], _MANY] = ()
+    at: Annotated[tuple[tuple[Position, Hotkey], ...], MANY_HOTKEYS] = ()
+    drop: Annotated[tuple[Position, ...], MANY_HOTKEYS] = ()
+    tail: Annotated[tuple[Hotkey, ...], MANY_HOTKEYS] = ()
 
 
 class InputsChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -67,7 +67,7 @@ class InputsChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     base: int
     metagraph: SequenceChange
     miner_keys: SequenceChange | None
-    miners: Annotated[dict[Hotkey, MinerInputs], _MANY]
+    miners: Annotated[dict[Hotkey, MinerInputs], MANY_HOTKEYS]
     miner_dirs: SequenceChange | None
 
 

@@ -44,7 +44,8 @@ Hotkey = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_HOTKEY_LENGTH)
 TimeMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_TIME_MS)]
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Finite = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
-_MANY = msgspec.Meta(max_length=MAX_METAGRAPH_HOTKEYS)
+# The bound of every hotkey list or hotkey-keyed mapping, in documents and in changes.
+MANY_HOTKEYS = msgspec.Meta(max_length=MAX_METAGRAPH_HOTKEYS)
 
 
 class MinerInputs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -66,25 +67,25 @@ class MetricScores(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One metric of an asset class: its weight and each hotkey's raw value."""
 
     weight: Finite
-    scores: Annotated[dict[Hotkey, Finite], _MANY]
+    scores: Annotated[dict[Hotkey, Finite], MANY_HOTKEYS]
 
 
 class AssetClassScores(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The metrics and per-hotkey penalty multipliers of one asset class."""
 
     metrics: dict[Hotkey, MetricScores]
-    penalties: Annotated[dict[Hotkey, Finite], _MANY]
+    penalties: Annotated[dict[Hotkey, Finite], MANY_HOTKEYS]
 
 
 class RefreshInputs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One parsed ``submit_refresh_inputs`` document; None means "not given"."""
 
-    metagraph_hotkeys: Annotated[tuple[Hotkey, ...], _MANY]
-    miners: Annotated[dict[Hotkey, MinerInputs], _MANY]
+    metagraph_hotkeys: Annotated[tuple[Hotkey, ...], MANY_HOTKEYS]
+    miners: Annotated[dict[Hotkey, MinerInputs], MANY_HOTKEYS]
     scores: dict[Hotkey, AssetClassScores] | None = None
-    plagiarism: Annotated[dict[Hotkey, TimeMs], _MANY] | None = None
-    asset_selections: Annotated[dict[Hotkey, Hotkey], _MANY] | None = None
-    miner_dir_hotkeys: Annotated[tuple[Hotkey, ...], _MANY] | None = None
+    plagiarism: Annotated[dict[Hotkey, TimeMs], MANY_HOTKEYS] | None = None
+    asset_selections: Annotated[dict[Hotkey, Hotkey], MANY_HOTKEYS] | None = None
+    miner_dir_hotkeys: Annotated[tuple[Hotkey, ...], MANY_HOTKEYS] | None = None
 
     def zombie_candidates(self) -> tuple[str, ...]:
         """The hotkeys the validator keeps miner data for: ``miner_dir_hotkeys``, else the
@@ -98,9 +99,9 @@ class EliminationInputs(msgspec.Struct, frozen=True):
     """The part of the document the elimination steps read; the other keys are skipped
     unread (already checked when the document was submitted)."""
 
-    metagraph_hotkeys: Annotated[tuple[Hotkey, ...], _MANY]
-    miners: Annotated[dict[Hotkey, MinerInputs], _MANY]
-    miner_dir_hotkeys: Annotated[tuple[Hotkey, ...], _MANY] | None = None
+    metagraph_hotkeys: Annotated[tuple[Hotkey, ...], MANY_HOTKEYS]
+    miners: Annotated[dict[Hotkey, MinerInputs], MANY_HOTKEYS]
+    miner_dir_hotkeys: Annotated[tuple[Hotkey, ...], MANY_HOTKEYS] | None = None
 
 
 EMPTY_INPUTS = RefreshInputs((), {}, None, None)

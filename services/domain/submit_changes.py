@@ -35,7 +35,7 @@ from services.domain.inputs_changes import (
 )
 from services.domain.refresh_inputs import (
     EMPTY_INPUTS,
-    MAX_METAGRAPH_HOTKEYS,
+    MANY_HOTKEYS,
     AssetClassScores,
     Finite,
     Hotkey,
@@ -45,15 +45,13 @@ from services.domain.refresh_inputs import (
     distinct_hotkeys,
 )
 
-_MANY = msgspec.Meta(max_length=MAX_METAGRAPH_HOTKEYS)
-
 
 class KeyedValues(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A {hotkey: float} mapping: its keys (None: the metagraph's hotkeys, in its order;
     else the change from the same mapping's keys before) and every value, in key order."""
 
     keys: SequenceChange | None
-    values: Annotated[tuple[Finite, ...], _MANY]
+    values: Annotated[tuple[Finite, ...], MANY_HOTKEYS]
 
 
 class MetricChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -74,9 +72,9 @@ class SubmitChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     epoch: str | None
     core: InputsChanges
     scores: dict[Hotkey, ClassChange] | None
-    plagiarism: Annotated[dict[Hotkey, TimeMs], _MANY] | None = None
+    plagiarism: Annotated[dict[Hotkey, TimeMs], MANY_HOTKEYS] | None = None
     plagiarism_same: bool = False
-    asset_selections: Annotated[dict[Hotkey, Hotkey], _MANY] | None = None
+    asset_selections: Annotated[dict[Hotkey, Hotkey], MANY_HOTKEYS] | None = None
     asset_selections_same: bool = False
 
 
