@@ -12,12 +12,13 @@ import pytest
 
 from services.domain.config import VANTA_2025_12, RulesConfig
 from services.domain.elimination_rules import make_row, plan_expiry
-from services.domain.expiry_memo import TIME_KEY, ExpiryMemo
+from services.domain.expiry_memo import ExpiryMemo
 from services.storage.elimination_state import EliminationState, open_store
 
 pytestmark = pytest.mark.timeout(60)
 
 DAY = 86_400_000
+TIME_KEY = "elimination_initiated_time_ms"
 RULES = RulesConfig(elimination_expiry_ms=10 * DAY)
 
 

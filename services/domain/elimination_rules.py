@@ -214,7 +214,13 @@ def plan_expiry(
     ]
 
 
+def row_time(row: Row) -> float | None:
+    """The row's elimination time, or None when it is not a number (an old file's row)."""
+    t = row.get("elimination_initiated_time_ms")
+    return t if isinstance(t, (int, float)) else None
+
+
 def old_enough(row: Row, now_ms: int, expiry_ms: int) -> bool:
     """The row is at least ``expiry_ms`` old at ``now_ms`` (never, without a time)."""
-    t = row.get("elimination_initiated_time_ms")
-    return isinstance(t, (int, float)) and now_ms - t >= expiry_ms
+    t = row_time(row)
+    return t is not None and now_ms - t >= expiry_ms

@@ -16,9 +16,7 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from services.domain.elimination_rules import Row, old_enough
-
-TIME_KEY = "elimination_initiated_time_ms"
+from services.domain.elimination_rules import Row, old_enough, row_time
 
 
 class ExpiryMemo:
@@ -42,8 +40,8 @@ class ExpiryMemo:
             if op[0] != "set":
                 self._old = None
                 continue
-            t = op[3].get(TIME_KEY)
-            if isinstance(t, (int, float)) and t < self._floor:  # a NaN is never old
+            t = row_time(op[3])
+            if t is not None and t < self._floor:  # a NaN is never old
                 self._floor = t
 
     def plan(
@@ -72,7 +70,7 @@ class ExpiryMemo:
             if old_enough(row, now_ms, expiry_ms):
                 old[hk] = None
                 continue
-            t = row.get(TIME_KEY)
-            if isinstance(t, (int, float)) and t < floor:  # a NaN is never old: skipped
+            t = row_time(row)
+            if t is not None and t < floor:  # a NaN is never old: skipped
                 floor = t
         self._old, self._floor = old, floor
