@@ -28,7 +28,11 @@ from services.domain.refresh_inputs import (
     encode_refresh_inputs,
     parse_refresh_inputs,
 )
-from services.domain.submit_changes import apply_submit_changes, decode_submit_changes
+from services.domain.submit_changes import (
+    SubmitChanges,
+    apply_submit_changes,
+    decode_submit_changes,
+)
 from services.shells.elimination_feed import Since, check_since, elimination_reply
 from services.storage.challengeperiod_files import decode_miners, encode_miners
 from services.storage.challengeperiod_state import ChallengePeriodState
@@ -85,29 +89,31 @@ class BulkExchange:
         if not isinstance(changes, (bytes, bytearray)):
             raise InvalidInputError(f"changes must be msgpack bytes, got {type(changes).__name__}")
         decoded = decode_submit_changes(bytes(changes))
+        kept = self._keep_changes(decoded)
+        if kept is not None:
+            return [self._inputs_epoch, kept]
+        with self._refresh_lock:
+            self.inputs_changes_refused += 1
+        return None
+
+    def _keep_changes(self, decoded: SubmitChanges) -> int | None:
+        """Keep the inputs ``decoded`` makes and return their seq; None when it was made
+        from other inputs than the ones held. Applied outside the lock."""
         with self._refresh_lock:
             seq, held = self._inputs_seq, self._inputs
         if decoded.epoch is not None and (
             held is None or (decoded.epoch, decoded.core.base) != (self._inputs_epoch, seq)
         ):
-            self._refused()
             return None
         try:
             rebuilt = apply_submit_changes(held or EMPTY_INPUTS, decoded)
         except StaleChanges as exc:
             log.warning("inputs changes refused, the whole document is asked for: %s", exc)
-            self._refused()
             return None
         with self._refresh_lock:
             if decoded.epoch is not None and self._inputs_seq != seq:
-                self.inputs_changes_refused += 1  # another submit came in meanwhile
-                return None
-            return [self._inputs_epoch, self._keep_locked(rebuilt, None)]
-
-    def _refused(self) -> None:
-        """Count a refused change; the caller does not hold the refresh lock."""
-        with self._refresh_lock:
-            self.inputs_changes_refused += 1
+                return None  # another submit came in meanwhile
+            return self._keep_locked(rebuilt, None)
 
     def _keep_inputs(self, parsed: RefreshInputs, text: str | None) -> int:
         with self._refresh_lock:
