@@ -51,9 +51,13 @@ class LackedCalls:
         until = self._until.get(method)
         return until is not None and self._clock() < until
 
-    def lacked(self, method: str) -> None:
-        """The service refused ``method`` as unknown just now."""
+    def lacked(self, exc: RemoteError, method: str) -> bool:
+        """True, and remembered, when ``exc`` is the service refusing ``method`` as unknown
+        (``lacks_call``); False for any other error, which the caller raises."""
+        if not lacks_call(exc, method):
+            return False
         self._until[method] = self._clock() + RETRY_LACKING_CALL_S
+        return True
 
 
 def client_nameserver(ns_host: str | None, ns_port: int | None) -> NameServerAddress:

@@ -336,9 +336,8 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
                     self._service.submit_packed_refresh_inputs_rpc(sized_arg(packed, "inputs"))
                 )
             except RemoteError as exc:
-                if not lacks_call(exc, "submit_packed_refresh_inputs_rpc"):
+                if not self._lacked.lacked(exc, "submit_packed_refresh_inputs_rpc"):
                     raise
-                self._lacked.lacked("submit_packed_refresh_inputs_rpc")
         # An int past 64 bits, or a service from before the packed call: the JSON text.
         text = sized_arg(encode_refresh_inputs(parsed), "inputs")
         return int(self._service.submit_refresh_inputs_rpc(text))
@@ -353,9 +352,8 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
         try:
             reply = self._service.submit_refresh_changes_rpc(sized_arg(data, "inputs"))
         except RemoteError as exc:
-            if not lacks_call(exc, "submit_refresh_changes_rpc"):
+            if not self._lacked.lacked(exc, "submit_refresh_changes_rpc"):
                 raise
-            self._lacked.lacked("submit_refresh_changes_rpc")
             return None
         if reply is None:
             return None
