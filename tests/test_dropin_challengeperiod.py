@@ -11,6 +11,7 @@ import pytest
 
 from clients import ChallengePeriodManager, InvalidInputError, MinerBucket
 from services.domain.config import VANTA_2025_12
+from services.storage.challengeperiod_files import decode_miners
 from tests.hosting import client_of
 
 pytestmark = pytest.mark.timeout(60)
@@ -42,6 +43,15 @@ def test_the_validators_enum_goes_in_and_comes_back_equal(cpm: ChallengePeriodMa
     assert cpm.get_miner_previous_time("a") == 10
     with pytest.raises(InvalidInputError, match="bucket must be one of"):
         cpm.set_miner_bucket("b", ValidatorBucket.UNKNOWN, 1)
+
+
+def test_a_huge_bucket_name_is_refused_in_a_short_message(cpm: ChallengePeriodManager) -> None:
+    # The message names the problem and quotes the start of the value, not a megabyte of
+    # it: errors go into the validator's log and back over the wire.
+    with pytest.raises(InvalidInputError, match="bucket must be one of") as refused:
+        cpm.set_miner_bucket("b", "X" * 1_000_000, 1)
+    assert "got 'XXXX" in str(refused.value) and len(str(refused.value)) < 200
+    assert not cpm.has_miner("b")
 
 
 def test_previous_fields_of_a_miner_without_them_or_unknown(cpm: ChallengePeriodManager) -> None:
@@ -97,3 +107,10 @@ def test_clear_all_miners_and_refresh_alias(cpm: ChallengePeriodManager) -> None
     cpm.submit_refresh_inputs({"metagraph_hotkeys": ["n"], "miners": {}})
     summary = cpm.refresh(current_time=1_000)
     assert summary["added"] == ["n"] and cpm.get_miner_start_time("n") == 1_000
+
+
+def test_a_file_entry_under_a_huge_hotkey_is_refused_in_a_short_message() -> None:
+    # A damaged challengeperiod.json: the hotkey is refused before its entry is quoted.
+    with pytest.raises(InvalidInputError, match="1 to 256 characters") as refused:
+        decode_miners({"h" * 1_000_000: {"bucket": "NOPE", "bucket_start_time": 1}})
+    assert len(str(refused.value)) < 200

@@ -139,7 +139,7 @@ def check_bucket(value: Any, name: str = "bucket") -> MinerBucket:
         raise InvalidTypeError(f"{name} must be a bucket name, got {type(value).__name__}")
     if value not in BUCKET_NAMES:
         raise InvalidInputError(
-            f"{name} must be one of {', '.join(sorted(BUCKET_NAMES))}, got {value!r}"
+            f"{name} must be one of {', '.join(sorted(BUCKET_NAMES))}, got {value!r:.40}"
         )
     return MinerBucket(value)
 

@@ -79,7 +79,8 @@ def decode_miners(raw: Any) -> dict[str, MinerEntry]:
         ):
             entry = {**entry, **{f: _integral(entry.get(f)) for f in _TIME_FIELDS if f in entry}}
             fixed.append(str(hotkey))
-        miners[check_hotkey(hotkey)] = MinerEntry.from_wire(entry, f"entry {hotkey!r}")
+        hotkey = check_hotkey(hotkey)  # first: the message below quotes it
+        miners[hotkey] = MinerEntry.from_wire(entry, f"entry {hotkey!r}")
     if fixed:
         log.warning(
             "%s: float times read as integers for %d entries: %s",
