@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from clients.base import LackedCalls, ServiceClient, lacks_call
+from clients.base import ServiceClient, lacks_call
+from clients.inputs_submitter import InputsSubmitter
 from clients.read_cache import ReadCache, check_max_staleness_ms
 from clients.snapshot_mirror import SnapshotMirror
 from clients.transport import Transport
@@ -27,14 +28,7 @@ from services.domain.models import (
     entry_from_args,
 )
 from services.domain.ports import EliminationsPort
-from services.domain.refresh_inputs import (
-    EMPTY_INPUTS,
-    RefreshInputs,
-    encode_refresh_inputs,
-    encode_refresh_inputs_packed,
-    parse_refresh_inputs,
-)
-from services.domain.submit_changes import SubmitChanges, encode_submit_changes, submit_changes
+from services.domain.refresh_inputs import parse_refresh_inputs
 from services.shells.challengeperiod import ChallengePeriodManagerServer
 from services.wire.api import CHALLENGEPERIOD_READ_ONLY, ChallengePeriodAPI
 from services.wire.codec import dumps_arg, sized_arg
@@ -115,9 +109,7 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
             transport=transport,
         )
         self._mirror = SnapshotMirror()
-        # (epoch, seq, document) of the inputs this client last handed the service.
-        self._submitted: tuple[str, int, RefreshInputs] | None = None
-        self._lacked = LackedCalls()
+        self._submitter = InputsSubmitter(self._service)
         self._cache = (
             None if staleness is None else ReadCache(self._mirror, self._fetch_since, staleness)
         )
@@ -316,50 +308,7 @@ class ChallengePeriodManager(ServiceClient[ChallengePeriodAPI]):
     def submit_refresh_inputs(self, inputs: dict[str, Any]) -> int:
         """Hand the service the inputs of the next refreshes; returns their sequence number."""
         # Checked here in full (the error names the field) and again by the service.
-        parsed = parse_refresh_inputs(inputs)
-        if not self._lacked.skip("submit_refresh_changes_rpc"):
-            held = self._submitted
-            if held is not None:  # the change from the inputs the service holds, if it does
-                seq = self._submit_changes(submit_changes(*held, parsed), parsed)
-                if seq is not None:
-                    return seq
-            seq = self._submit_changes(submit_changes(None, 0, EMPTY_INPUTS, parsed), parsed)
-            if seq is not None:
-                return seq
-        self._submitted = None
-        packed = None
-        if not self._lacked.skip("submit_packed_refresh_inputs_rpc"):
-            packed = encode_refresh_inputs_packed(parsed)
-        if packed is not None:
-            try:
-                return int(
-                    self._service.submit_packed_refresh_inputs_rpc(sized_arg(packed, "inputs"))
-                )
-            except RemoteError as exc:
-                if not self._lacked.lacked(exc, "submit_packed_refresh_inputs_rpc"):
-                    raise
-        # An int past 64 bits, or a service from before the packed call: the JSON text.
-        text = sized_arg(encode_refresh_inputs(parsed), "inputs")
-        return int(self._service.submit_refresh_inputs_rpc(text))
-
-    def _submit_changes(self, changes: SubmitChanges, parsed: RefreshInputs) -> int | None:
-        """Hand over ``changes`` (which make ``parsed``); None when the service holds other
-        inputs than they were made from, or is from before the call, or an int past 64 bits
-        needs the JSON text."""
-        data = encode_submit_changes(changes)
-        if data is None:
-            return None
-        try:
-            reply = self._service.submit_refresh_changes_rpc(sized_arg(data, "inputs"))
-        except RemoteError as exc:
-            if not self._lacked.lacked(exc, "submit_refresh_changes_rpc"):
-                raise
-            return None
-        if reply is None:
-            return None
-        epoch, seq = str(reply[0]), int(reply[1])
-        self._submitted = (epoch, seq, parsed)
-        return seq
+        return self._submitter.submit(parse_refresh_inputs(inputs))
 
     def refresh_now(self, current_time_ms: int | None = None) -> dict[str, Any]:
         """Run one refresh now; returns promoted, demoted, eliminated, added, pruned."""

@@ -60,6 +60,7 @@ def test_calls_state_and_refusals_are_counted(ns_port: int, tmp_path: Path) -> N
         assert samples["cpm_pending_elimination_reasons"] == 1
         assert samples["cpm_auth_refusals_total"] == 1
         assert samples["cpm_refused_inputs_changes"] == 2
+        assert samples["cpm_mismatched_inputs_changes"] == 0  # none rebuilt another document
     finally:
         cp.close()
 

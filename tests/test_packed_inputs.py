@@ -27,12 +27,12 @@ def _recording(older: bool = False) -> tuple[ChallengePeriodManager, list[tuple[
     """A client of a service from before the changes call (``older``: before the packed
     one too); the calls it made, without the changes calls."""
     calls: list[tuple[str, object]] = []
-    lacking = {"submit_refresh_changes_rpc"}
+    lacking = {"submit_checked_refresh_changes_rpc"}
     if older:
         lacking.add("submit_packed_refresh_inputs_rpc")
 
     def service(method: str, args: tuple[object, ...]) -> object:
-        if method != "submit_refresh_changes_rpc":
+        if method != "submit_checked_refresh_changes_rpc":
             calls.append((method, args[0]))
         if method in lacking:
             raise unknown_method("ChallengePeriodManagerServer", method)
@@ -81,11 +81,11 @@ def test_calls_an_older_service_lacked_are_not_sent_again_for_a_while() -> None:
 
     now = [0.0]
     cpm = ChallengePeriodManager(transport=MockTransport(oldest))
-    cpm._lacked = LackedCalls(clock=lambda: now[0])
+    cpm._submitter.lacked = LackedCalls(clock=lambda: now[0])
     for _ in range(3):
         assert cpm.submit_refresh_inputs(valid_document()) == 7
     assert calls == [
-        "submit_refresh_changes_rpc",
+        "submit_checked_refresh_changes_rpc",
         "submit_packed_refresh_inputs_rpc",
         "submit_refresh_inputs_rpc",
         "submit_refresh_inputs_rpc",
@@ -94,7 +94,7 @@ def test_calls_an_older_service_lacked_are_not_sent_again_for_a_while() -> None:
     calls.clear()
     now[0] += RETRY_LACKING_CALL_S
     cpm.submit_refresh_inputs(valid_document())
-    assert calls[:2] == ["submit_refresh_changes_rpc", "submit_packed_refresh_inputs_rpc"]
+    assert calls[:2] == ["submit_checked_refresh_changes_rpc", "submit_packed_refresh_inputs_rpc"]
 
 
 def test_the_service_keeps_packed_inputs_and_answers_the_feed_with_them(

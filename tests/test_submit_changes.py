@@ -28,6 +28,7 @@ from services.domain.submit_changes import (
     apply_submit_changes,
     decode_submit_changes,
     encode_submit_changes,
+    inputs_digest,
     submit_changes,
 )
 from tests.processes import start_cpm_server
@@ -169,14 +170,14 @@ def test_the_service_holds_each_document_the_client_submitted(tmp_path: Path) ->
     calls: list[str] = []
     with ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path) as cpm:
         server = cpm.direct_server
-        real = server.submit_refresh_changes_rpc
+        real = server.submit_checked_refresh_changes_rpc
 
-        def counting(changes: bytes) -> list[Any] | None:
+        def counting(changes: bytes, digest: int) -> list[Any] | None:
             decoded = decode_submit_changes(changes)
             calls.append("whole" if decoded.epoch is None else "changes")
-            return real(changes)
+            return real(changes, digest)
 
-        server.submit_refresh_changes_rpc = counting
+        server.submit_checked_refresh_changes_rpc = counting
         rng, metagraph, miners = _workload(5)
         for n in range(10):
             document = _document(rng, list(metagraph), dict(miners))
@@ -245,24 +246,32 @@ def test_changes_that_do_not_fit_are_refused_and_change_nothing(tmp_path: Path) 
         rng, metagraph, miners = _workload(2)
         document = _document(rng, metagraph, miners)
         cpm.submit_refresh_inputs(_wire(document))
-        epoch, seq, _ = cpm._submitted or ("", 0, None)
+        epoch, seq, _ = cpm._submitter.submitted or ("", 0, None)
+        digest = inputs_digest(document)
+        submit = server.submit_checked_refresh_changes_rpc
         # Made from other inputs than the service holds: answered None, nothing kept.
         other = parse_refresh_inputs({"metagraph_hotkeys": ["x"], "miners": {}})
         stale = encode_submit_changes(submit_changes(epoch, seq + 1, other, other))
-        assert server.submit_refresh_changes_rpc(stale) is None
+        assert submit(stale, digest) is None
         stale = encode_submit_changes(submit_changes("another", seq, other, other))
-        assert server.submit_refresh_changes_rpc(stale) is None
+        assert submit(stale, digest) is None
         # Made from these inputs but not fitting them: refused the same way.
         bad = submit_changes(epoch, seq, document, document)
         bad = msgspec.structs.replace(
             bad, core=msgspec.structs.replace(bad.core, metagraph=SequenceChange(length=3))
         )
-        assert server.submit_refresh_changes_rpc(encode_submit_changes(bad)) is None
+        assert submit(encode_submit_changes(bad), digest) is None
         # Called as the daemon calls it: our errors leave as the builtin ones they extend.
         with pytest.raises(ValueError, match="changes must be msgpack bytes, got str"):
-            server.submit_refresh_changes_rpc("{}")
+            submit("{}", digest)
         with pytest.raises(ValueError, match=r"inputs changes: .*core"):
-            server.submit_refresh_changes_rpc(msgspec.msgpack.encode({"epoch": None}))
+            submit(msgspec.msgpack.encode({"epoch": None}), digest)
+        for not_a_digest in (None, -1, 1 << 32, True, "1"):
+            with pytest.raises(ValueError, match="digest must be a CRC-32"):
+                submit(
+                    encode_submit_changes(submit_changes(epoch, seq, document, document)),
+                    not_a_digest,
+                )
         held = _held(cpm)
         assert held is not None and _same(held, document) and server._inputs_seq == seq
 
@@ -315,5 +324,67 @@ def test_a_service_given_changes_decides_as_one_given_whole_documents(tmp_path: 
             assert changes.get_snapshot()["miners"] == whole.get_snapshot()["miners"]
             decided += sum(len(summary[k]) for k in ("promoted", "demoted", "eliminated"))
             workload.advance()
-        assert changes._submitted is not None and changes._submitted[1] == 15
+        assert changes._submitter.submitted is not None
+        assert changes._submitter.submitted[1] == 15
         assert decided > 0  # the cycles promote, demote or eliminate somebody
+
+
+def test_a_change_that_rebuilds_another_document_is_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fault in the rebuilding (here one score changed in passing) must not make the
+    service decide on a document the validator did not check: the digest tells, the change
+    is refused and logged, and the whole document goes by the independent packed path."""
+    from services.shells import challengeperiod_exchange
+
+    real = challengeperiod_exchange.apply_submit_changes
+
+    def faulty(old: RefreshInputs, changes: SubmitChanges) -> RefreshInputs:
+        rebuilt = real(old, changes)
+        miners = dict(rebuilt.miners)
+        hotkey = next(iter(miners))
+        was = miners[hotkey]
+        miners[hotkey] = msgspec.structs.replace(was, n_positions=was.n_positions + 1)
+        return msgspec.structs.replace(rebuilt, miners=miners)
+
+    with ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path) as cpm:
+        server = cpm.direct_server
+        rng, metagraph, miners = _workload(6)
+        cpm.submit_refresh_inputs(_wire(_document(rng, metagraph, miners)))
+        monkeypatch.setattr(challengeperiod_exchange, "apply_submit_changes", faulty)
+        for n in range(3):
+            _next(rng, metagraph, miners, n)
+            document = _document(rng, list(metagraph), dict(miners))
+            assert cpm.submit_refresh_inputs(_wire(document)) == n + 2
+            held = _held(cpm)
+            assert held is not None and _same(held, document), n
+        # The first submit sent the change, then the change from nothing; the next ones,
+        # after a packed document, only the change from nothing. All were rebuilt wrong.
+        assert server.inputs_changes_mismatched == 4
+        assert server.inputs_changes_refused == 4
+        assert "made another document than the client's" in caplog.text
+        assert cpm._submitter.submitted is None  # the packed document went
+        monkeypatch.setattr(challengeperiod_exchange, "apply_submit_changes", real)
+        document = _document(rng, list(metagraph), dict(miners))
+        assert cpm.submit_refresh_inputs(_wire(document)) == 5
+        assert cpm._submitter.submitted is not None  # changes again, once they rebuild right
+
+
+def test_equal_documents_have_equal_digests_and_a_changed_one_another() -> None:
+    rng, metagraph, miners = _workload(8)
+    document = _document(rng, metagraph, miners)
+    again = parse_refresh_inputs(_wire(document))
+    assert inputs_digest(document) == inputs_digest(again) is not None
+    hotkey = metagraph[0]
+    moved = dict(document.miners)
+    moved[hotkey] = msgspec.structs.replace(
+        moved[hotkey], trading_days=moved[hotkey].trading_days + 1
+    )
+    assert inputs_digest(msgspec.structs.replace(document, miners=moved)) != inputs_digest(document)
+    reordered = msgspec.structs.replace(
+        document, metagraph_hotkeys=document.metagraph_hotkeys[::-1]
+    )
+    assert inputs_digest(reordered) != inputs_digest(document)
+    huge = dict(document.miners)
+    huge[hotkey] = msgspec.structs.replace(huge[hotkey], n_positions=2**70)
+    assert inputs_digest(msgspec.structs.replace(document, miners=huge)) is None

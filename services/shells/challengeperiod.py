@@ -107,6 +107,11 @@ class ChallengePeriodManagerServer(BulkExchange):
                 "Submitted inputs changes made from other inputs, since start",
                 self.inputs_changes_refused,
             ),
+            "cpm_mismatched_inputs_changes": (
+                "Submitted inputs changes refused because they made another document than "
+                "the client's (a fault; the whole document followed), since start",
+                self.inputs_changes_mismatched,
+            ),
         }
 
     @expose

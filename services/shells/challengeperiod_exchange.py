@@ -32,6 +32,7 @@ from services.domain.submit_changes import (
     SubmitChanges,
     apply_submit_changes,
     decode_submit_changes,
+    inputs_digest,
 )
 from services.shells.elimination_feed import Since, check_since, elimination_reply
 from services.storage.challengeperiod_files import decode_miners, encode_miners
@@ -58,6 +59,8 @@ class BulkExchange:
     # Submitted changes made from other inputs than the ones held (the whole document
     # followed): a few after restarts; steadily more when two clients take turns.
     inputs_changes_refused = 0
+    # Of those, the changes that made another document than the client's digest: a fault.
+    inputs_changes_mismatched = 0
 
     # -- the validator's refresh inputs --------------------------------------------------
 
@@ -82,23 +85,27 @@ class BulkExchange:
 
     @expose
     @rpc
-    def submit_refresh_changes_rpc(self, changes: Any) -> list[Any] | None:
+    def submit_checked_refresh_changes_rpc(self, changes: Any, digest: Any) -> list[Any] | None:
         """Keep the inputs that ``changes`` (msgpack bytes, see ``submit_changes``) make
-        from the ones held; returns [epoch, seq] to make the next changes from, or None
-        when they were made from other inputs (send the whole document)."""
+        from the ones held, when their ``inputs_digest`` is ``digest``; returns [epoch, seq]
+        to make the next changes from, or None when they were made from other inputs or
+        made another document (send the whole document)."""
         if not isinstance(changes, (bytes, bytearray)):
             raise InvalidInputError(f"changes must be msgpack bytes, got {type(changes).__name__}")
+        if isinstance(digest, bool) or not isinstance(digest, int) or not 0 <= digest < 1 << 32:
+            raise InvalidInputError(f"digest must be a CRC-32, got {digest!r:.40}")
         decoded = decode_submit_changes(bytes(changes))
-        kept = self._keep_changes(decoded)
+        kept = self._keep_changes(decoded, digest)
         if kept is not None:
             return [self._inputs_epoch, kept]
         with self._refresh_lock:
             self.inputs_changes_refused += 1
         return None
 
-    def _keep_changes(self, decoded: SubmitChanges) -> int | None:
+    def _keep_changes(self, decoded: SubmitChanges, digest: int) -> int | None:
         """Keep the inputs ``decoded`` makes and return their seq; None when it was made
-        from other inputs than the ones held. Applied outside the lock."""
+        from other inputs than the ones held, or made a document whose digest is not
+        ``digest``. Applied outside the lock."""
         with self._refresh_lock:
             seq, held = self._inputs_seq, self._inputs
         if decoded.epoch is not None and (
@@ -109,6 +116,19 @@ class BulkExchange:
             rebuilt = apply_submit_changes(held or EMPTY_INPUTS, decoded)
         except StaleChanges as exc:
             log.warning("inputs changes refused, the whole document is asked for: %s", exc)
+            return None
+        made = inputs_digest(rebuilt)
+        if made != digest:
+            # A fault in the rebuilding (none is known): nothing is decided on a document
+            # the validator did not check. The client sends the whole document next.
+            with self._refresh_lock:
+                self.inputs_changes_mismatched += 1
+            log.error(
+                "inputs changes made another document than the client's (digest %s, "
+                "expected %s); not kept, the whole document is asked for",
+                made,
+                digest,
+            )
             return None
         with self._refresh_lock:
             if decoded.epoch is not None and self._inputs_seq != seq:
