@@ -20,7 +20,7 @@ from services.domain.refresh_inputs import (
 from services.domain.submit_changes import (
     SubmitChanges,
     encode_submit_changes,
-    inputs_digest,
+    packed_digest,
     submit_changes,
 )
 from services.wire.api import ChallengePeriodAPI
@@ -42,10 +42,11 @@ class InputsSubmitter:
 
     def submit(self, parsed: RefreshInputs) -> int:
         """Hand over ``parsed`` (checked already); returns its sequence number."""
-        digest = None
-        if not self.lacked.skip(CHANGES_CALL):
-            digest = inputs_digest(parsed)  # None: an int past 64 bits, JSON text only
-        if digest is not None:
+        packed = None  # stays None for an int past 64 bits, which only JSON text carries
+        if not (self.lacked.skip(CHANGES_CALL) and self.lacked.skip(PACKED_CALL)):
+            packed = encode_refresh_inputs_packed(parsed)
+        if packed is not None and not self.lacked.skip(CHANGES_CALL):
+            digest = packed_digest(packed)
             held = self.submitted
             if held is not None:  # the change from the inputs the service holds, if it does
                 seq = self._changes(submit_changes(*held, parsed), parsed, digest)
@@ -55,10 +56,7 @@ class InputsSubmitter:
             if seq is not None:
                 return seq
         self.submitted = None
-        packed = None
-        if not self.lacked.skip(PACKED_CALL):
-            packed = encode_refresh_inputs_packed(parsed)
-        if packed is not None:
+        if packed is not None and not self.lacked.skip(PACKED_CALL):
             try:
                 return int(
                     self._service.submit_packed_refresh_inputs_rpc(sized_arg(packed, "inputs"))

@@ -199,7 +199,12 @@ def inputs_digest(inputs: RefreshInputs) -> int | None:
     way, order included, so equal documents give equal digests. It finds a fault, not a
     forger: the session's MAC guards the change itself (``services.wire.session``)."""
     packed = encode_refresh_inputs_packed(inputs)
-    return None if packed is None else zlib.crc32(packed)
+    return None if packed is None else packed_digest(packed)
+
+
+def packed_digest(packed: bytes) -> int:
+    """``inputs_digest`` of the document ``encode_refresh_inputs_packed`` made ``packed`` of."""
+    return zlib.crc32(packed)
 
 
 def encode_submit_changes(changes: SubmitChanges) -> bytes | None:
