@@ -59,7 +59,8 @@ class BulkExchange:
     # Submitted changes made from other inputs than the ones held (the whole document
     # followed): a few after restarts; steadily more when two clients take turns.
     inputs_changes_refused = 0
-    # Of those, the changes that made another document than the client's digest: a fault.
+    # Of those, the ones whose rebuilt document had another digest than the client's: a
+    # fault in the rebuilding.
     inputs_changes_mismatched = 0
 
     # -- the validator's refresh inputs --------------------------------------------------
