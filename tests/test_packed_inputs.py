@@ -5,19 +5,22 @@ the elimination service's whole answers, encoded when one is first needed."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 
 from clients import ChallengePeriodManager
-from clients.base import RETRY_LACKING_CALL_S, LackedCalls
+from clients.base import RETRY_LACKING_CALL_S, LackedCalls, lacks_call
 from clients.transport import MockTransport
+from services.domain.config import VANTA_2025_12
+from services.domain.errors import RemoteError
 from services.domain.refresh_inputs import (
     decode_refresh_inputs,
     decode_refresh_inputs_packed,
     parse_refresh_inputs,
 )
-from tests.hosting import unknown_method
+from tests.hosting import client_of, unknown_method
 from tests.test_refresh_inputs import valid_document
 
 pytestmark = pytest.mark.timeout(30)
@@ -116,3 +119,14 @@ def test_the_service_keeps_packed_inputs_and_answers_the_feed_with_them(
             bad = valid_document()
             bad["miners"]["hk1"]["n_positions"] = "four"
             server.submit_packed_refresh_inputs_rpc(msgspec.msgpack.encode(bad))
+
+
+def test_a_client_of_the_unchecked_change_call_is_told_it_is_gone(tmp_path: Path) -> None:
+    """The release before sent changes without a digest, by a call this service no longer
+    answers: its client must see the call as missing (and send whole documents), not as
+    an error to raise to the validator."""
+    with client_of("remote", VANTA_2025_12, tmp_path) as cpm:
+        stub: Any = cpm._service
+        with pytest.raises(RemoteError) as refused:
+            stub.submit_refresh_changes_rpc(b"")
+        assert lacks_call(refused.value, "submit_refresh_changes_rpc")
