@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tools import bench
+from tools.bench_report import idle_polling
 
 EXPECTED = {
     "machine",
@@ -55,7 +56,7 @@ def test_quick_run_writes_the_figures(tmp_path: Path, capfd: pytest.CaptureFixtu
     assert any(name.startswith("validator cycle at 256 miners, cached") for name in names)
     assert all({"name", "figure", "limit", "met"} <= t.keys() for t in results["targets"])
     out, err = capfd.readouterr()
-    assert "Targets" in out
+    assert "Targets" in out and "idle CPUs: " in out
     # The services it starts and restarts log to files, not over the bench's tables.
     assert "serving at" not in out + err
     assert "cpm.elimination" not in out + err
@@ -64,3 +65,18 @@ def test_quick_run_writes_the_figures(tmp_path: Path, capfd: pytest.CaptureFixtu
 def test_bad_flags_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(["--no-such-flag"]) == 2
     assert "cpm-bench" in capsys.readouterr().err
+
+
+def test_the_machine_says_how_its_idle_cpus_wait(tmp_path: Path) -> None:
+    assert idle_polling(tmp_path) == "cpuidle driver unknown"
+    cpuidle = tmp_path / "devices/system/cpu/cpuidle"
+    cpuidle.mkdir(parents=True)
+    (cpuidle / "current_driver").write_text("intel_idle\n")
+    assert idle_polling(tmp_path) == "cpuidle driver intel_idle"
+    (cpuidle / "current_driver").write_text("haltpoll\n")
+    params = tmp_path / "module/haltpoll/parameters"
+    params.mkdir(parents=True)
+    (params / "guest_halt_poll_ns").write_text("0\n")
+    assert idle_polling(tmp_path).endswith("up to 0 ns (off: every idle CPU halts at once)")
+    (params / "guest_halt_poll_ns").write_text("200000\n")
+    assert idle_polling(tmp_path).endswith("up to 200000 ns (on)")

@@ -178,7 +178,23 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "pyro5": version("Pyro5"),
         "serpent": version("serpent"),
+        "idle_polling": idle_polling(),
     }
+
+
+def idle_polling(sysfs: Path = Path("/sys")) -> str:
+    """How this machine's idle CPUs wait, which decides what a call that wakes one costs
+    (README, "Busy polling"): the cpuidle driver, and a KVM guest's halt polling."""
+    try:
+        driver = (sysfs / "devices/system/cpu/cpuidle/current_driver").read_text().strip()
+    except OSError:
+        return "cpuidle driver unknown"
+    try:
+        ns = (sysfs / "module/haltpoll/parameters/guest_halt_poll_ns").read_text().strip()
+    except OSError:
+        return f"cpuidle driver {driver}"
+    state = "off: every idle CPU halts at once" if ns == "0" else "on"
+    return f"cpuidle driver {driver}, guest halt polling up to {ns} ns ({state})"
 
 
 def _table(title: str, columns: list[str]) -> Table:
@@ -195,6 +211,7 @@ def render(results: dict[str, Any], targets: list[Target]) -> Group:
     t1 = _table("Single lookup (has_miner), µs", ["design", "p50", "p99", "x raw TCP"])
     for name, row in lookup.items():
         t1.add_row(name, f"{row['p50']:.1f}", f"{row['p99']:.1f}", f"{_ratio(row['p50'], raw):.2f}")
+    t1.caption = f"idle CPUs: {results['machine'].get('idle_polling', 'not recorded')}"
     t2 = _table(
         "Elimination reasons in batches, µs (median)",
         [
