@@ -22,6 +22,7 @@ from services.domain.inputs_changes import (
     apply_changes,
     apply_sequence_change,
     elimination_changes,
+    elimination_digest,
     sequence_change,
 )
 from services.domain.refresh_inputs import RefreshInputs, parse_refresh_inputs
@@ -243,6 +244,62 @@ def test_changes_from_another_base_are_refused_and_the_whole_inputs_taken(
     finally:
         em.close()
         cpm.close()
+
+
+def test_changes_that_rebuild_other_inputs_are_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fault in the rebuilding (here a metagraph hotkey dropped in passing) must not
+    make the elimination service judge zombies on a metagraph the validator did not send:
+    the digest that comes with the changes tells, and the whole inputs are taken."""
+    from services.shells import elimination_peer
+
+    real = elimination_peer.apply_changes
+
+    def faulty(old: RefreshInputs, changes: InputsChanges) -> RefreshInputs:
+        rebuilt = real(old, changes)
+        return msgspec.structs.replace(rebuilt, metagraph_hotkeys=rebuilt.metagraph_hotkeys[1:])
+
+    cpm = ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path / "cpm")
+    em = EliminationManager(
+        running_unit_tests=True, state_dir=tmp_path / "em", challengeperiod_manager=cpm
+    )
+    try:
+        rng = random.Random(3)
+        metagraph = [f"hk{i}" for i in range(20)]
+        miners = {hk: _facts(rng) for hk in metagraph}
+        cpm.submit_refresh_inputs({"metagraph_hotkeys": list(metagraph), "miners": miners})
+        em.process_eliminations(NOW)
+        monkeypatch.setattr(elimination_peer, "apply_changes", faulty)
+        for n in range(3):
+            _next(rng, metagraph, miners, n)
+            document = {"metagraph_hotkeys": list(metagraph), "miners": dict(miners)}
+            cpm.submit_refresh_inputs(document)
+            with caplog.at_level(logging.ERROR, logger="cpm.elimination"):
+                em.process_eliminations(NOW + 1 + n)
+            assert _held(em) == _without_scores(parse_refresh_inputs(document)), n
+        assert em.direct_server._peer.mismatched == 3
+        assert "made other inputs than it holds" in caplog.text
+        samples = em.direct_server.metrics_sample()
+        assert samples["cpm_mismatched_inputs_changes"][1] == 3
+    finally:
+        em.close()
+        cpm.close()
+
+
+def test_the_changes_come_with_the_digest_of_what_they_make(tmp_path: Path) -> None:
+    with ChallengePeriodManager(running_unit_tests=True, state_dir=tmp_path) as cpm:
+        first = {"metagraph_hotkeys": ["a", "b", "c"], "miners": {}}
+        cpm.submit_refresh_inputs(first)
+        whole = cpm.get_elimination_changes(None)
+        assert whole is not None and "digest" not in whole  # whole inputs need none
+        second = {"metagraph_hotkeys": ["a", "x", "c"], "miners": {}}
+        cpm.submit_refresh_inputs(second)
+        reply = cpm.get_elimination_changes(whole["since"])
+        assert reply is not None and "changes" in reply
+        assert reply["digest"] == elimination_digest(parse_refresh_inputs(second))
+        rebuilt = apply_changes(whole["inputs"], reply["changes"])
+        assert elimination_digest(rebuilt) == reply["digest"]
 
 
 def test_a_client_asking_an_older_service_for_changes_gets_the_whole_inputs() -> None:

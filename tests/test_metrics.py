@@ -76,6 +76,7 @@ def test_errors_by_method_and_the_elimination_figures(ns_port: int, tmp_path: Pa
         wait_until(lambda: 'cpm_eliminations{reason="ZOMBIE"}' in scrape(port), 10, "figures")
         samples = scrape(port)
         assert samples['cpm_eliminations{reason="ZOMBIE"}'] == 1
+        assert samples["cpm_mismatched_inputs_changes"] == 0  # a plain count, on the port
         assert (
             samples['cpm_call_errors_total{error="ValueError",method="get_elimination_rpc"}'] == 1
         )

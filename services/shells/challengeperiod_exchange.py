@@ -18,7 +18,12 @@ from Pyro5.api import expose
 
 from services.domain.config import RulesConfig
 from services.domain.errors import InvalidInputError
-from services.domain.inputs_changes import StaleChanges, elimination_changes
+from services.domain.inputs_changes import (
+    InputsChanges,
+    StaleChanges,
+    elimination_changes,
+    elimination_digest,
+)
 from services.domain.models import MinerBucket, check_hotkeys
 from services.domain.refresh_inputs import (
     EMPTY_INPUTS,
@@ -41,6 +46,14 @@ from services.wire import codec
 from services.wire.errors import rpc
 
 log = logging.getLogger("cpm.challengeperiod")
+
+
+def _changes_and_digest(
+    seq: int, fed: RefreshInputs, current: RefreshInputs
+) -> tuple[InputsChanges, int | None]:
+    """The elimination service's changes from ``fed`` to ``current``, and the digest of
+    the inputs they make there."""
+    return elimination_changes(seq, fed, current), elimination_digest(current)
 
 
 class BulkExchange:
@@ -219,7 +232,7 @@ class BulkExchange:
             fed, current = self._fed, self._inputs
             changes = None  # the reply checks that the caller's epoch is this one
             if with_changes and fed and current is not None and since and since[1] == fed[0]:
-                changes = functools.partial(elimination_changes, fed[0], fed[1], current)
+                changes = functools.partial(_changes_and_digest, fed[0], fed[1], current)
             reply = elimination_reply(
                 since, here, self.rules.name, maincomp, self._inputs_json, changes
             )

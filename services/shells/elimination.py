@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from services.domain.models import check_hotkey, check_hotkeys, check_reason, ch
 from services.domain.ports import ChallengePeriodPort
 from services.domain.refresh_inputs import RefreshInputs
 from services.domain.timeutil import now_ms
-from services.shells.elimination_peer import PeerView
+from services.shells.elimination_peer import MISMATCHED_HELP, PeerView
 from services.shells.problems import health_fields
 from services.storage.elimination_state import EliminationState, open_store
 from services.storage.failure_log import FailureLog
@@ -141,14 +142,12 @@ class EliminationManagerServer:
     def metrics_sample(self) -> dict[str, tuple[str, Any]]:
         """The state's figures for a Prometheus scrape (not exposed: the metrics port's)."""
         with self._state.lock:
-            per_reason: dict[str, float] = {}
-            for row in self._state.rows.values():
-                reason = str(row.get("reason"))
-                per_reason[reason] = per_reason.get(reason, 0) + 1
+            per_reason = Counter(str(row.get("reason")) for row in self._state.rows.values())
             departed = len(self._state.departed)
         return {
             "cpm_eliminations": ("Elimination rows, by reason", per_reason),
             "cpm_departed_hotkeys": ("Hotkeys seen leaving the metagraph", departed),
+            "cpm_mismatched_inputs_changes": (MISMATCHED_HELP, self._peer.mismatched),
         }
 
     @expose

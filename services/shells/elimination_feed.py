@@ -11,7 +11,8 @@ service already holds, spliced in, so they are neither re-encoded nor escaped.
 ``get_elimination_changes`` answers the same, except that a caller holding the inputs this
 service last sent it gets ``changes`` (``services.domain.inputs_changes``) in their place:
 at 10,000 miners a few kilobytes to a megabyte instead of about 4 MB, and no decoding of
-the scores the elimination steps do not read.
+the scores the elimination steps do not read. With them comes ``digest``, the
+``elimination_digest`` of the inputs they make, for the caller to check what it rebuilt.
 """
 
 from __future__ import annotations
@@ -48,19 +49,23 @@ def elimination_reply(
     ruleset: str,
     maincomp: list[str],
     inputs_text: Callable[[], str | None],
-    changes: Callable[[], InputsChanges] | None,
+    changes: Callable[[], tuple[InputsChanges, int | None]] | None,
 ) -> str | None:
     """The answer to a caller holding ``since`` when this service is at ``here``.
 
     None when that is current; else the head, and with it the inputs when they changed:
-    as ``changes()`` when ``changes`` (None: it cannot) makes them from the caller's, in
-    this epoch, else whole as ``inputs_text()``, the JSON text held (None: none held)."""
+    as ``changes()`` (the changes and the digest of what they make) when ``changes``
+    (None: it cannot) makes them from the caller's, in this epoch, else whole as
+    ``inputs_text()``, the JSON text held (None: none held)."""
     if since == here:
         return None
     head = codec.dumps({"since": list(here), "ruleset": ruleset, "maincomp": maincomp})
     if since is not None and since[:2] == here[:2]:
         return head
     if changes is not None and since is not None and since[0] == here[0]:
-        return f'{head[:-1]},"changes":{msgspec.json.encode(changes()).decode()}}}'
+        made, digest = changes()
+        body = msgspec.json.encode(made).decode()
+        tail = "" if digest is None else f',"digest":{digest}'
+        return f'{head[:-1]},"changes":{body}{tail}}}'
     text = inputs_text()
     return f'{head[:-1]},"inputs":{"null" if text is None else text}}}'

@@ -16,12 +16,22 @@ from typing import Any
 from services.domain import config
 from services.domain.config import VANTA_2025_12, RulesConfig
 from services.domain.errors import InvalidInputError, ServiceUnavailableError
-from services.domain.inputs_changes import InputsChanges, StaleChanges, apply_changes
+from services.domain.inputs_changes import (
+    InputsChanges,
+    StaleChanges,
+    apply_changes,
+    elimination_digest,
+)
 from services.domain.models import check_hotkeys
 from services.domain.ports import ChallengePeriodPort
 from services.domain.refresh_inputs import RefreshInputs, parse_refresh_inputs
 
 log = logging.getLogger("cpm.elimination")
+
+MISMATCHED_HELP = (
+    "Inputs changes from the challenge-period service refused because they made other "
+    "inputs than it holds (a fault; the whole inputs followed), since start"
+)
 
 
 class PeerView:
@@ -34,6 +44,8 @@ class PeerView:
         self.maincomp: tuple[str, ...] = ()
         self.rules: RulesConfig = VANTA_2025_12
         self.down = False
+        # Changes whose rebuilt inputs had another digest than the peer's (see _as_sent).
+        self.mismatched = 0
         self._since: list[object] | None = None
         self._lock = threading.Lock()
 
@@ -68,7 +80,7 @@ class PeerView:
                 log.warning("unknown rule set %r from the challenge-period service", name)
         if "changes" in reply:
             try:
-                self.inputs = self._changed(reply["changes"])
+                rebuilt = self._changed(reply["changes"])
             except StaleChanges as exc:
                 log.warning(
                     "the challenge-period service's changes do not fit the inputs held "
@@ -76,6 +88,9 @@ class PeerView:
                     exc,
                 )
                 return False
+            if not self._as_sent(rebuilt, reply.get("digest")):
+                return False
+            self.inputs = rebuilt
             self.metagraph = frozenset(self.inputs.metagraph_hotkeys)
         elif "inputs" in reply:
             if reply["inputs"] is not None:
@@ -96,6 +111,24 @@ class PeerView:
         if held is None or since is None or since[1] != changes.base:
             raise StaleChanges(f"changes from inputs {changes.base}, not the ones held")
         return apply_changes(held, changes)
+
+    def _as_sent(self, rebuilt: RefreshInputs, digest: object) -> bool:
+        """False, logged and counted, when ``rebuilt`` is not the document whose digest the
+        changes came with (a fault in the rebuilding); True without a digest (a peer from
+        before it), which the tests alone then vouch for."""
+        if digest is None:
+            return True
+        made = elimination_digest(rebuilt)
+        if made == digest:
+            return True
+        self.mismatched += 1
+        log.error(
+            "the challenge-period service's changes made other inputs than it holds "
+            "(digest %s, expected %s); not kept, asking for the whole inputs",
+            made,
+            digest,
+        )
+        return False
 
     def mark(self, *, up: bool, reason: str = "") -> None:
         """Note whether the peer answers; logs each change once."""

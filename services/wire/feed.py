@@ -6,7 +6,8 @@ The elimination steps read the metagraph, the miners' facts and ``miner_dir_hotk
 only, so the scores, plagiarism and asset selections (half the document or more) are
 skipped by the decoder, not built: the ``RefreshInputs`` here carries None for them. The
 challenge-period service checked the whole document when it was submitted. An answer of
-``get_elimination_changes`` may carry ``changes`` instead, decoded into ``InputsChanges``.
+``get_elimination_changes`` may carry ``changes`` instead, decoded into ``InputsChanges``,
+and their ``digest``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class _Answer(msgspec.Struct):
     maincomp: list[str]
     inputs: EliminationInputs | msgspec.UnsetType | None = msgspec.UNSET
     changes: InputsChanges | msgspec.UnsetType = msgspec.UNSET
+    digest: int | msgspec.UnsetType = msgspec.UNSET
 
 
 _DECODER = msgspec.json.Decoder(_Answer)
@@ -64,6 +66,8 @@ def decode_elimination_inputs(text: str) -> dict[str, Any]:
         result["inputs"] = None if answer.inputs is None else _without_scores(answer.inputs)
     if answer.changes is not msgspec.UNSET:
         result["changes"] = answer.changes
+    if answer.digest is not msgspec.UNSET:
+        result["digest"] = answer.digest
     return result
 
 
