@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from clients.base import LackedCalls
 from services.domain.errors import RemoteError
+from services.domain.inputs_changes import packed_digest
 from services.domain.refresh_inputs import (
     EMPTY_INPUTS,
     RefreshInputs,
@@ -20,7 +21,6 @@ from services.domain.refresh_inputs import (
 from services.domain.submit_changes import (
     SubmitChanges,
     encode_submit_changes,
-    packed_digest,
     submit_changes,
 )
 from services.wire.api import ChallengePeriodAPI
@@ -42,10 +42,12 @@ class InputsSubmitter:
 
     def submit(self, parsed: RefreshInputs) -> int:
         """Hand over ``parsed`` (checked already); returns its sequence number."""
+        changes_ok = not self.lacked.skip(CHANGES_CALL)
+        packed_ok = not self.lacked.skip(PACKED_CALL)
         packed = None  # stays None for an int past 64 bits, which only JSON text carries
-        if not (self.lacked.skip(CHANGES_CALL) and self.lacked.skip(PACKED_CALL)):
+        if changes_ok or packed_ok:
             packed = encode_refresh_inputs_packed(parsed)
-        if packed is not None and not self.lacked.skip(CHANGES_CALL):
+        if packed is not None and changes_ok:
             digest = packed_digest(packed)
             held = self.submitted
             if held is not None:  # the change from the inputs the service holds, if it does
@@ -56,7 +58,7 @@ class InputsSubmitter:
             if seq is not None:
                 return seq
         self.submitted = None
-        if packed is not None and not self.lacked.skip(PACKED_CALL):
+        if packed is not None and packed_ok:
             try:
                 return int(
                     self._service.submit_packed_refresh_inputs_rpc(sized_arg(packed, "inputs"))

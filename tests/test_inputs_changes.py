@@ -23,10 +23,11 @@ from services.domain.inputs_changes import (
     apply_sequence_change,
     elimination_changes,
     elimination_digest,
+    elimination_part,
     sequence_change,
 )
 from services.domain.refresh_inputs import RefreshInputs, parse_refresh_inputs
-from services.wire.feed import _without_scores, decode_elimination_inputs
+from services.wire.feed import decode_elimination_inputs
 from tests.hosting import unknown_method
 
 pytestmark = pytest.mark.timeout(60)
@@ -91,13 +92,13 @@ def test_changes_rebuild_every_next_document_exactly_through_json() -> None:
         rng = random.Random(seed)
         metagraph = [f"hk{i}" for i in range(rng.randrange(12))]
         miners = {hk: _facts(rng) for hk in metagraph}
-        held = _without_scores(_document(rng, metagraph, miners))
+        held = elimination_part(_document(rng, metagraph, miners))
         for n in range(8):
             _next(rng, metagraph, miners, n)
             new = _document(rng, list(metagraph), dict(miners))
             changes = decoder.decode(msgspec.json.encode(elimination_changes(n, held, new)))
             rebuilt = apply_changes(held, changes)
-            assert rebuilt == _without_scores(new), (seed, n)
+            assert rebuilt == elimination_part(new), (seed, n)
             assert list(rebuilt.miners) == list(new.miners)  # the order, not just the keys
             held = rebuilt
 
@@ -212,7 +213,7 @@ def test_the_elimination_service_holds_what_the_validator_submitted_after_each_r
             document = {"metagraph_hotkeys": list(metagraph), "miners": dict(miners)}
             cpm.submit_refresh_inputs(document)
             em.process_eliminations(NOW + n)
-            assert _held(em) == _without_scores(parse_refresh_inputs(document))
+            assert _held(em) == elimination_part(parse_refresh_inputs(document))
             _next(rng, metagraph, miners, n)
         assert asked[0] == "whole" and asked.count("changes") >= 10
     finally:
@@ -240,7 +241,7 @@ def test_changes_from_another_base_are_refused_and_the_whole_inputs_taken(
         with caplog.at_level(logging.WARNING, logger="cpm.elimination"):
             em.process_eliminations(NOW + 1)
         assert "do not fit the inputs held" in caplog.text
-        assert _held(em) == _without_scores(parse_refresh_inputs(document))
+        assert _held(em) == elimination_part(parse_refresh_inputs(document))
     finally:
         em.close()
         cpm.close()
@@ -277,7 +278,7 @@ def test_changes_that_rebuild_other_inputs_are_not_kept(
             cpm.submit_refresh_inputs(document)
             with caplog.at_level(logging.ERROR, logger="cpm.elimination"):
                 em.process_eliminations(NOW + 1 + n)
-            assert _held(em) == _without_scores(parse_refresh_inputs(document)), n
+            assert _held(em) == elimination_part(parse_refresh_inputs(document)), n
         assert em.direct_server._peer.mismatched == 3
         assert "made other inputs than it holds" in caplog.text
         samples = em.direct_server.metrics_sample()

@@ -14,7 +14,7 @@ import pytest
 
 from clients import ChallengePeriodManager
 from services.domain.errors import InvalidInputError
-from services.domain.inputs_changes import SequenceChange, StaleChanges
+from services.domain.inputs_changes import SequenceChange, StaleChanges, inputs_digest
 from services.domain.refresh_inputs import (
     EMPTY_INPUTS,
     RefreshInputs,
@@ -28,7 +28,6 @@ from services.domain.submit_changes import (
     apply_submit_changes,
     decode_submit_changes,
     encode_submit_changes,
-    inputs_digest,
     submit_changes,
 )
 from tests.processes import start_cpm_server

@@ -30,9 +30,11 @@ import msgspec
 from services.domain.refresh_inputs import (
     MANY_HOTKEYS,
     MAX_METAGRAPH_HOTKEYS,
+    EliminationInputs,
     Hotkey,
     MinerInputs,
     RefreshInputs,
+    encode_refresh_inputs_packed,
 )
 
 # Past this share of differing positions the whole sequence is smaller to send.
@@ -169,15 +171,29 @@ def apply_changes(old: RefreshInputs, changes: InputsChanges) -> RefreshInputs:
     return RefreshInputs(metagraph, miners, miner_dir_hotkeys=dirs)
 
 
-_DIGEST_ENCODER = msgspec.msgpack.Encoder()
+def elimination_part(inputs: RefreshInputs | EliminationInputs) -> RefreshInputs:
+    """The document as the elimination steps read it: the metagraph, the miners' facts and
+    the miner dirs, the rest None."""
+    return RefreshInputs(
+        inputs.metagraph_hotkeys, inputs.miners, miner_dir_hotkeys=inputs.miner_dir_hotkeys
+    )
+
+
+def inputs_digest(inputs: RefreshInputs) -> int | None:
+    """CRC-32 of the document's msgpack bytes (about 2 ms at 10,000 miners); None for an int
+    past 64 bits, which goes as the whole JSON text. Both sides encode a document the same
+    way, order included, so equal documents give equal digests. It finds a fault, not a
+    forger: the session's MAC guards the change itself (``services.wire.session``)."""
+    packed = encode_refresh_inputs_packed(inputs)
+    return None if packed is None else packed_digest(packed)
+
+
+def packed_digest(packed: bytes) -> int:
+    """``inputs_digest`` of the document ``encode_refresh_inputs_packed`` made ``packed`` of."""
+    return zlib.crc32(packed)
 
 
 def elimination_digest(inputs: RefreshInputs) -> int | None:
-    """CRC-32 of the msgpack bytes of the document's elimination part (the metagraph, the
-    miners' facts, the miner dirs, in order); None for an int past 64 bits. Equal parts
-    give equal digests on both services; it finds a fault, not a forger."""
-    part = (inputs.metagraph_hotkeys, inputs.miners, inputs.miner_dir_hotkeys)
-    try:
-        return zlib.crc32(_DIGEST_ENCODER.encode(part))
-    except OverflowError:
-        return None
+    """``inputs_digest`` of the document's ``elimination_part``: what the changes the
+    elimination service is fed must rebuild there."""
+    return inputs_digest(elimination_part(inputs))

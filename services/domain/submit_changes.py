@@ -15,14 +15,14 @@ submit_changes(epoch, seq, held, new))`` is ``new``, order included (ties in the
 fall by order). A change that does not fit the document it is applied to raises
 ``StaleChanges``; the service then answers None, and the client sends the whole document.
 
-Each change travels with ``inputs_digest`` of the document the client checked, and the
-service keeps what it rebuilt only when its own digest of it is the same: the decisions
-are taken on the validator's document or not at all, whatever a fault in the rebuilding.
+Each change travels with ``inputs_digest`` (in ``inputs_changes``) of the document the
+client checked, and the service keeps what it rebuilt only when its own digest of it is
+the same: the decisions are taken on the validator's document or not at all, whatever a
+fault in the rebuilding.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping
 from typing import Annotated
 
@@ -48,7 +48,6 @@ from services.domain.refresh_inputs import (
     RefreshInputs,
     TimeMs,
     distinct_hotkeys,
-    encode_refresh_inputs_packed,
 )
 
 
@@ -191,20 +190,6 @@ def apply_submit_changes(old: RefreshInputs, changes: SubmitChanges) -> RefreshI
     if not distinct_hotkeys(rebuilt):
         raise InvalidInputError("the changed inputs name a hotkey twice in a hotkey list")
     return rebuilt
-
-
-def inputs_digest(inputs: RefreshInputs) -> int | None:
-    """CRC-32 of the document's msgpack bytes (about 2 ms at 10,000 miners); None for an int
-    past 64 bits, which goes as the whole JSON text. Both sides encode a document the same
-    way, order included, so equal documents give equal digests. It finds a fault, not a
-    forger: the session's MAC guards the change itself (``services.wire.session``)."""
-    packed = encode_refresh_inputs_packed(inputs)
-    return None if packed is None else packed_digest(packed)
-
-
-def packed_digest(packed: bytes) -> int:
-    """``inputs_digest`` of the document ``encode_refresh_inputs_packed`` made ``packed`` of."""
-    return zlib.crc32(packed)
 
 
 def encode_submit_changes(changes: SubmitChanges) -> bytes | None:

@@ -23,6 +23,7 @@ from services.domain.inputs_changes import (
     StaleChanges,
     elimination_changes,
     elimination_digest,
+    inputs_digest,
 )
 from services.domain.models import MinerBucket, check_hotkeys
 from services.domain.refresh_inputs import (
@@ -37,7 +38,6 @@ from services.domain.submit_changes import (
     SubmitChanges,
     apply_submit_changes,
     decode_submit_changes,
-    inputs_digest,
 )
 from services.shells.elimination_feed import Since, check_since, elimination_reply
 from services.storage.challengeperiod_files import decode_miners, encode_miners

@@ -18,10 +18,9 @@ from typing import Any
 import msgspec
 
 from services.domain.errors import InvalidInputError
-from services.domain.inputs_changes import InputsChanges
+from services.domain.inputs_changes import InputsChanges, elimination_part
 from services.domain.refresh_inputs import (
     EliminationInputs,
-    RefreshInputs,
     parse_refresh_inputs,
 )
 
@@ -50,7 +49,7 @@ def decode_elimination_inputs(text: str) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise InvalidInputError(f"the elimination inputs are not valid JSON: {exc}") from None
         if isinstance(raw, dict) and raw.get("inputs") is not None:
-            raw["inputs"] = _without_scores(parse_refresh_inputs(raw["inputs"]))
+            raw["inputs"] = elimination_part(parse_refresh_inputs(raw["inputs"]))
         if isinstance(raw, dict) and "changes" in raw:
             try:
                 raw["changes"] = msgspec.convert(raw["changes"], InputsChanges)
@@ -63,16 +62,9 @@ def decode_elimination_inputs(text: str) -> dict[str, Any]:
         "maincomp": answer.maincomp,
     }
     if answer.inputs is not msgspec.UNSET:
-        result["inputs"] = None if answer.inputs is None else _without_scores(answer.inputs)
+        result["inputs"] = None if answer.inputs is None else elimination_part(answer.inputs)
     if answer.changes is not msgspec.UNSET:
         result["changes"] = answer.changes
     if answer.digest is not msgspec.UNSET:
         result["digest"] = answer.digest
     return result
-
-
-def _without_scores(inputs: RefreshInputs | EliminationInputs) -> RefreshInputs:
-    """The inputs as the elimination steps get them: what they read, the rest None."""
-    return RefreshInputs(
-        inputs.metagraph_hotkeys, inputs.miners, miner_dir_hotkeys=inputs.miner_dir_hotkeys
-    )
