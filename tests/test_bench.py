@@ -33,6 +33,8 @@ def test_quick_run_writes_the_figures(tmp_path: Path, capfd: pytest.CaptureFixtu
     assert bench.main(["--quick", "--output", str(output)]) == 0
     results = json.loads(output.read_text())
     assert results.keys() >= EXPECTED
+    # The versions of what every call runs through, so runs can be compared.
+    assert {"python", "pyro5", "msgpack", "msgspec", "idle_polling"} <= results["machine"].keys()
     assert set(results["single_lookup_us"]) == {
         "raw_tcp",
         "manager",

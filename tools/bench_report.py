@@ -178,6 +178,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "pyro5": version("Pyro5"),
         "serpent": version("serpent"),
+        "msgpack": version("msgpack"),
+        "msgspec": version("msgspec"),
         "idle_polling": idle_polling(),
     }
 
