@@ -10,6 +10,8 @@ reply. A captured handshake does not work against a restarted service either.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ from services.shells.hosting import ServiceHost
 from services.shells.registration import ServiceInfo
 from services.wire.names import CHALLENGEPERIOD_SERVICE
 from services.wire.naming import NameServerAddress
+from services.wire.session import MAC_ANNOTATION, Session
 from tests.hosting import embedded_nameserver
 
 pytestmark = pytest.mark.timeout(60)
@@ -230,3 +233,25 @@ def test_a_client_keeps_the_instance_it_verified_when_the_name_goes_or_changes(
             proxy.register(CHALLENGEPERIOD_SERVICE, "PYRO:ChallengePeriodManagerServer@127.0.0.1:9")
             assert cpm.has_miner("present") is True
         assert answers == [True]
+
+
+@pytest.mark.parametrize("key_length", [0, 16, 32, 64, 65, 200])
+def test_each_mac_is_hmac_sha256_of_kind_counter_and_payload(key_length: int) -> None:
+    """The MACs are standard HMAC-SHA256, whatever the key's length (longer than a block
+    is hashed first), so both sides agree with any other implementation of it."""
+    key = bytes(range(key_length % 256)) * (key_length // 256 + 1)
+    key = key[:key_length]
+    client, service = Session(key), Session(key)
+
+    def expected(kind: bytes, n: int, payload: bytes) -> bytes:
+        return hmac.new(key, kind + n.to_bytes(8, "big") + payload, hashlib.sha256).digest()
+
+    for n, payload in enumerate([b"", b"call", b"x" * 300]):
+        sealed = client.seal_request(payload)
+        assert sealed == expected(b"q", n, payload)
+        service.check_request({MAC_ANNOTATION: sealed}, payload, "call")
+        reply = service.seal_reply(payload[::-1])
+        assert reply == expected(b"r", n, payload[::-1])
+        client.check_reply({MAC_ANNOTATION: reply}, payload[::-1], "call")
+    with pytest.raises(AuthenticationError):
+        service.check_request({MAC_ANNOTATION: expected(b"q", 0, b"call")}, b"call", "call")

@@ -61,18 +61,38 @@ def error_payload(exc: BaseException) -> bytes:
     return _encode(["error", type(exc).__name__, str(exc)])
 
 
+_BLOCK = hashlib.sha256().block_size
+_INNER_PAD = bytes(0x36 for _ in range(256))
+_OUTER_PAD = bytes(0x5C for _ in range(256))
+
+
+def _padded_states(key: bytes) -> tuple[Any, Any]:
+    """SHA-256 with HMAC's inner and outer key blocks already absorbed (RFC 2104)."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    block = key.ljust(_BLOCK, b"\0")
+    inner = bytes(a ^ b for a, b in zip(block, _INNER_PAD, strict=False))
+    outer = bytes(a ^ b for a, b in zip(block, _OUTER_PAD, strict=False))
+    return hashlib.sha256(inner), hashlib.sha256(outer)
+
+
 class Session:
     """One authenticated connection's key and call counter (one side of it)."""
 
     def __init__(self, key: bytes) -> None:
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        # HMAC-SHA256, computed from the two padded states: the same bytes as
+        # ``hmac.new(key, message, "sha256")`` at half the cost of copying an HMAC object,
+        # and a MAC is computed twice on each side of every call.
+        self._inner, self._outer = _padded_states(key)
         self._n = 0
 
     def _mac(self, kind: bytes, payload: bytes) -> bytes:
-        h = self._keyed.copy()
-        h.update(kind + self._n.to_bytes(8, "big"))
-        h.update(payload)
-        return h.digest()
+        inner = self._inner.copy()
+        inner.update(kind + self._n.to_bytes(8, "big"))
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return bytes(outer.digest())
 
     def _matches(self, annotations: Any, kind: bytes, payload: bytes) -> bool:
         raw = annotations.get(MAC_ANNOTATION) if isinstance(annotations, dict) else None
