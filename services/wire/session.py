@@ -62,8 +62,6 @@ def error_payload(exc: BaseException) -> bytes:
 
 
 _BLOCK = hashlib.sha256().block_size
-_INNER_PAD = bytes(0x36 for _ in range(256))
-_OUTER_PAD = bytes(0x5C for _ in range(256))
 
 
 def _padded_states(key: bytes) -> tuple[Any, Any]:
@@ -71,9 +69,10 @@ def _padded_states(key: bytes) -> tuple[Any, Any]:
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
     block = key.ljust(_BLOCK, b"\0")
-    inner = bytes(a ^ b for a, b in zip(block, _INNER_PAD, strict=False))
-    outer = bytes(a ^ b for a, b in zip(block, _OUTER_PAD, strict=False))
-    return hashlib.sha256(inner), hashlib.sha256(outer)
+    return (
+        hashlib.sha256(bytes(byte ^ 0x36 for byte in block)),
+        hashlib.sha256(bytes(byte ^ 0x5C for byte in block)),
+    )
 
 
 class Session:
