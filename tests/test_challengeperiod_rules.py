@@ -20,6 +20,7 @@ from services.domain.challengeperiod_rules import (
     Verdict,
     apply_plagiarism_flags,
     drawdown_percent,
+    first_order_times,
     inspect_miner,
     inspect_miners,
     join_metagraph,
@@ -153,7 +154,10 @@ def test_step4_joins_at_first_order_or_now_and_retimes_challenge() -> None:
         ("new", "trader", "old", "mc", "gone"),
         {"trader": miner(first_order_time_ms=50), "old": miner(first_order_time_ms=60)},
     )
-    state, added = join_metagraph(miners, refresh_inputs, frozenset({"gone"}), 1_000)
+    orders = first_order_times(refresh_inputs, PTN_2025_11)
+    state, added = join_metagraph(
+        miners, refresh_inputs.metagraph_hotkeys, orders, frozenset({"gone"}), 1_000
+    )
     assert added == ["new", "trader"]
     assert state["new"] == MinerEntry(CH, 1_000)
     assert state["trader"] == MinerEntry(CH, 50)
@@ -406,9 +410,11 @@ def test_vanta_inspects_its_development_hotkey_without_its_first_order() -> None
     """Its ledger then always looks older than its positions: skipped, where the same data
     under any other hotkey is inspected."""
     data = miner(ledger_start_ms=S + 5, first_order_time_ms=S, trading_days=90)
+    refresh_inputs = inputs(("DEVELOPMENT", "x"), {"DEVELOPMENT": data, "x": data})
     verdicts, reasons = inspect_miners(
         {"DEVELOPMENT": MinerEntry(CH, S), "x": MinerEntry(CH, S)},
-        inputs(("DEVELOPMENT", "x"), {"DEVELOPMENT": data, "x": data}),
+        refresh_inputs,
+        first_order_times(refresh_inputs, VANTA_2025_12),
         S + D,
         VANTA_2025_12,
     )

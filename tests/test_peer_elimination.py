@@ -419,7 +419,15 @@ def test_elimination_data_corruption_handling(tmp_path: Path) -> None:
              "elimination_initiated_time_ms": None}
         ]  # fmt: skip
         submit(cpm, ["other"], {}, ["test_miner"])
-        assert em.process_eliminations(NOW) == {"added": [], "skipped": [], "deleted": []}
+        # A row without a reason shields nothing: the reference's zombie step reads the
+        # reason, finds none, and replaces the row (out of the metagraph) with a ZOMBIE one.
+        assert em.process_eliminations(NOW) == {
+            "added": ["test_miner"], "skipped": [], "deleted": []
+        }  # fmt: skip
+        assert em.get_eliminations() == [
+            {"hotkey": "test_miner", "reason": "ZOMBIE", "dd": None,
+             "elimination_initiated_time_ms": NOW}
+        ]  # fmt: skip
     finally:
         em.close()
         cpm.close()

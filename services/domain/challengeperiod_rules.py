@@ -68,8 +68,9 @@ def refresh(
         excluded = excluded | pending_reasons.keys()
     state, moved = apply_plagiarism_flags(miners, inputs.plagiarism, now_ms)
     state = remove(state, excluded)
-    state, added = join_metagraph(state, inputs, excluded, now_ms)
-    verdicts, reasons = inspect_miners(state, inputs, now_ms, config)
+    first_orders = first_order_times(inputs, config)
+    state, added = join_metagraph(state, inputs.metagraph_hotkeys, first_orders, excluded, now_ms)
+    verdicts, reasons = inspect_miners(state, inputs, first_orders, now_ms, config)
     promoted: list[str] = []
     demoted: list[str] = []
     if verdicts is not None and inputs.scores is not None:
@@ -133,22 +134,42 @@ def apply_plagiarism_flags(
     return state, sorted(moved)
 
 
+def first_order_times(inputs: RefreshInputs, config: RulesConfig) -> dict[str, int]:
+    """Each metagraph hotkey's first order, when it has one: the map every step reads.
+
+    The reference builds it from the positions of the metagraph's hotkeys only, so a hotkey
+    that left since the last refresh has none, even while the validator still holds its
+    positions. Vanta leaves its development hotkey out.
+    """
+    miners = inputs.miners
+    development = config.development_hotkey
+    times: dict[str, int] = {}
+    for hotkey in inputs.metagraph_hotkeys:
+        miner = miners.get(hotkey)
+        if miner is not None and miner.first_order_time_ms is not None:
+            times[hotkey] = miner.first_order_time_ms
+    if development is not None:
+        times.pop(development, None)
+    return times
+
+
 def join_metagraph(
     miners: Mapping[str, MinerEntry],
-    inputs: RefreshInputs,
+    metagraph_hotkeys: Iterable[str],
+    first_orders: Mapping[str, int],
     excluded: AbstractSet[str],
     now_ms: int,
 ) -> tuple[Buckets, list[str]]:
     """Step 4: registered hotkeys outside the other buckets enter or re-time CHALLENGE."""
     state = dict(miners)
     added: list[str] = []
-    for hotkey in inputs.metagraph_hotkeys:
+    for hotkey in metagraph_hotkeys:
         if hotkey in excluded:
             continue
         entry = state.get(hotkey)
         if entry is not None and entry.bucket in _JOIN_SKIPS:
             continue
-        first_order = inputs.miners.get(hotkey, NO_MINER_INPUTS).first_order_time_ms
+        first_order = first_orders.get(hotkey)
         if entry is None:
             added.append(hotkey)
             state[hotkey] = MinerEntry(
@@ -181,15 +202,6 @@ def round_dd(pct: float) -> float:
 def has_scoring_ledger(miner: MinerInputs) -> bool:
     """A ledger with at least one checkpoint that was not invalidated."""
     return miner.n_checkpoints >= 1 and miner.ledger_start_ms is not None
-
-
-def any_first_order(inputs: RefreshInputs, config: RulesConfig) -> bool:
-    """True when some metagraph hotkey has a first order (step 6.1's precondition)."""
-    return any(
-        inputs.miners.get(hk, NO_MINER_INPUTS).first_order_time_ms is not None
-        for hk in inputs.metagraph_hotkeys
-        if hk != config.development_hotkey
-    )
 
 
 def inspect_miner(
@@ -238,7 +250,11 @@ def inspect_miner(
 
 
 def inspect_miners(
-    miners: Mapping[str, MinerEntry], inputs: RefreshInputs, now_ms: int, config: RulesConfig
+    miners: Mapping[str, MinerEntry],
+    inputs: RefreshInputs,
+    first_orders: Mapping[str, int],
+    now_ms: int,
+    config: RulesConfig,
 ) -> tuple[dict[str, Verdict] | None, dict[str, ReasonTuple]]:
     """Step 5-6: verdicts of the inspected miners (None when there are none) and reasons."""
     inspected = [(hk, e) for hk, e in miners.items() if e.bucket in _INSPECTED]
@@ -246,14 +262,18 @@ def inspect_miners(
         # No CHALLENGE or PROBATION miner: no promotion, no demotion, as in the code.
         return None, {}
     selections = inputs.asset_selections or {}
-    someone_traded = any_first_order(inputs, config)
+    someone_traded = bool(first_orders)
+    # PTN's positions screen reads the positions of the metagraph's hotkeys only.
+    registered = frozenset(inputs.metagraph_hotkeys) if config.positions_screen else None
     verdicts: dict[str, Verdict] = {}
     reasons: dict[str, ReasonTuple] = {}
     for hotkey, entry in inspected:
         miner = inputs.miners.get(hotkey, NO_MINER_INPUTS)
-        if hotkey == config.development_hotkey:
-            # Vanta leaves its development hotkey out of the first-order times.
-            miner = replace(miner, first_order_time_ms=None)
+        first_order = first_orders.get(hotkey)
+        if first_order != miner.first_order_time_ms:
+            miner = replace(miner, first_order_time_ms=first_order)
+        if registered is not None and miner.n_positions and hotkey not in registered:
+            miner = replace(miner, n_positions=0)
         verdict = inspect_miner(entry, miner, hotkey in selections, someone_traded, now_ms, config)
         if isinstance(verdict, tuple):
             reasons[hotkey] = verdict

@@ -169,7 +169,9 @@ def plan_zombies(
     now_ms: int,
     rules: RulesConfig,
 ) -> list[Row]:
-    """Step 5: a ZOMBIE row (dd None) for each candidate with no row, out of the metagraph.
+    """Step 5: a ZOMBIE row (dd None) for each candidate out of the metagraph, unless it
+    has a row with a reason (the reference's test: a row whose reason is None or empty
+    shields nothing, and the ZOMBIE row replaces it).
 
     A hotkey whose row just expired is left alone while the validator still lists it: the
     reference deletes its miner data in the same call, so it is never a zombie again.
@@ -180,7 +182,10 @@ def plan_zombies(
         return []
     new: list[Row] = []
     for hk in dict.fromkeys(candidates):
-        if hk in current or hk in rows or hk in recently_expired:
+        if hk in current or hk in recently_expired:
+            continue
+        row = rows.get(hk)
+        if row is not None and row.get("reason"):
             continue
         if hk == rules.development_hotkey:
             continue
