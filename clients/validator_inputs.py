@@ -12,14 +12,22 @@ of docs/RULES.md:
   which the portfolio ledger is the scoring one.
 
 Scores, plagiarism flags and asset selections come from the validator's scoring, its
-plagiarism detector and its asset-selection manager as they are; pass them through.
+plagiarism detector and its asset-selection manager, in the shapes those give:
+
+- scores: the challenge-period manager's scoring call, ``{asset class: {"metrics": {name:
+  {"scores": [(hotkey, value), ...], "weight": w}}, "penalties": {hotkey: p}}}`` (a dict of
+  scores is taken too; asset classes may be the validator's enum);
+- plagiarism: the detector's ``{hotkey: {"time": ms, ...}}``, or ``{hotkey: ms}``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
+
+from services.domain.errors import InvalidInputError
 
 # A position shorter than this does not count for the positions screen (PTN).
 MIN_POSITION_DURATION_MS = 60_000
@@ -61,6 +69,19 @@ def trading_days(ledger: Any) -> int:
     return sum(1 for n in cells.values() if n == CELLS_PER_DAY)
 
 
+def min_mdd(mdds: Iterable[float]) -> float | None:
+    """The lowest checkpoint mdd as the reference reads it: ``np.clip(np.min(mdds), 0, 1)``.
+
+    numpy's min is NaN when any mdd is NaN, and a NaN drawdown never fails the check, so
+    that is None here (no drawdown); -inf clips to 0 (100 %), +inf to 1 (none). Python's
+    ``min`` would skip a NaN unless it came first, and fail a miner the network keeps.
+    """
+    values = [float(v) for v in mdds]
+    if not values or any(math.isnan(v) for v in values):
+        return None
+    return min(max(min(values), 0.0), 1.0)
+
+
 def miner_facts(
     positions: Iterable[Any], ledgers: Any, *, invalidated: bool = False
 ) -> dict[str, Any]:
@@ -79,9 +100,66 @@ def miner_facts(
     if ledger is not None and cps:
         facts["ledger_start_ms"] = int(ledger.start_time_ms)
         facts["n_checkpoints"] = len(cps)
-        facts["min_mdd"] = min(float(cp.mdd) for cp in cps)
+        facts["min_mdd"] = min_mdd(cp.mdd for cp in cps)
         facts["trading_days"] = trading_days(ledger)
     return facts
+
+
+def _key(value: Any) -> Any:
+    """An enum member as its value (the validator's asset classes are enums)."""
+    return getattr(value, "value", value)
+
+
+def _scores_of(name: str, scores: Any) -> Any:
+    """One metric's scores as ``{hotkey: value}``, in the order the scoring call gave."""
+    if isinstance(scores, Mapping):
+        return dict(scores)
+    if not isinstance(scores, list | tuple):
+        return scores  # left for the document's check to name
+    by_hotkey: dict[Any, Any] = {}
+    for pair in scores:
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise InvalidInputError(f"{name}: each score must be a (hotkey, value) pair")
+        hotkey, value = pair
+        if hotkey in by_hotkey:
+            raise InvalidInputError(f"{name}: hotkey {hotkey!r} is scored twice")
+        by_hotkey[hotkey] = value
+    return by_hotkey
+
+
+def scores_document(scores: Mapping[Any, Any]) -> dict[Any, Any]:
+    """The document's ``scores`` from the scoring call's per-asset-class output."""
+    out: dict[Any, Any] = {}
+    for asset_class, part in scores.items():
+        if not isinstance(part, Mapping) or not isinstance(part.get("metrics"), Mapping):
+            out[_key(asset_class)] = part  # left for the document's check to name
+            continue
+        metrics = {}
+        for name, metric in part["metrics"].items():
+            where = f"scores[{_key(asset_class)!r}].metrics[{name!r}]"
+            if isinstance(metric, Mapping) and "scores" in metric:
+                metric = {**metric, "scores": _scores_of(where, metric["scores"])}
+            metrics[name] = metric
+        out[_key(asset_class)] = {**part, "metrics": metrics}
+    return out
+
+
+def plagiarism_document(flags: Mapping[str, Any]) -> dict[str, Any]:
+    """The document's ``plagiarism``: each flagged hotkey's flag time in ms.
+
+    The detector gives ``{"time": ms, ...}``; a fractional time is rounded down, which
+    keeps the reference's ``now - time > period`` decision for an integer ``now``.
+    """
+    out: dict[str, Any] = {}
+    for hotkey, flag in flags.items():
+        if isinstance(flag, Mapping):
+            if "time" not in flag:
+                raise InvalidInputError(f"plagiarism[{hotkey!r}] has no 'time'")
+            flag = flag["time"]
+        if isinstance(flag, float) and math.isfinite(flag):
+            flag = math.floor(flag)
+        out[hotkey] = flag
+    return out
 
 
 def build_refresh_inputs(
@@ -89,17 +167,21 @@ def build_refresh_inputs(
     positions_by_hotkey: Mapping[str, Iterable[Any]],
     ledgers_by_hotkey: Mapping[str, Any],
     *,
-    scores: Mapping[str, Any] | None = None,
-    plagiarism: Mapping[str, int] | None = None,
+    scores: Mapping[Any, Any] | None = None,
+    plagiarism: Mapping[str, Any] | None = None,
     asset_selections: Mapping[str, str] | None = None,
     miner_dir_hotkeys: Iterable[str] | None = None,
     invalidated_hotkeys: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The whole document, for every hotkey that has positions or a ledger."""
+    """The whole document, for every hotkey that has positions or a ledger.
+
+    A hotkey listed twice in the metagraph counts once, at its first place: the reference
+    only iterates the list and tests membership.
+    """
     invalidated = set(invalidated_hotkeys)
     hotkeys = dict.fromkeys([*positions_by_hotkey, *ledgers_by_hotkey])
     return {
-        "metagraph_hotkeys": list(metagraph_hotkeys),
+        "metagraph_hotkeys": list(dict.fromkeys(metagraph_hotkeys)),
         "miners": {
             hk: miner_facts(
                 positions_by_hotkey.get(hk, ()),
@@ -108,8 +190,8 @@ def build_refresh_inputs(
             )
             for hk in hotkeys
         },
-        "scores": None if scores is None else dict(scores),
-        "plagiarism": None if plagiarism is None else dict(plagiarism),
+        "scores": None if scores is None else scores_document(scores),
+        "plagiarism": None if plagiarism is None else plagiarism_document(plagiarism),
         "asset_selections": None if asset_selections is None else dict(asset_selections),
         "miner_dir_hotkeys": None if miner_dir_hotkeys is None else list(miner_dir_hotkeys),
     }
